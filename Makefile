@@ -1,0 +1,44 @@
+# Tessera: `make demo` runs the story, `make test` runs the whole suite. Both set everything up first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-fast setup contracts check-contracts bench typecheck clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(VENV)/bin/tessera demo
+
+test: setup
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# the suite without the anvil-backed and slow tests
+test-fast: setup
+	$(PY) -m pytest -n 2 -m "not anvil and not slow" $(PYTEST_ARGS)
+
+contracts: setup
+	$(VENV)/bin/tessera contracts build
+
+check-contracts: setup
+	$(VENV)/bin/tessera contracts check
+
+typecheck: setup
+	$(PY) -m mypy
+
+bench: setup
+	$(PY) bench/chain_throughput.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

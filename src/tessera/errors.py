@@ -1,0 +1,118 @@
+"""The Tessera exception hierarchy.
+
+Every error Tessera raises on purpose derives from :class:`TesseraError`; third-party
+exceptions are translated at the boundary (``raise X from e``) so callers catch one root::
+
+    TesseraError
+    ├── ConfigError              bad configuration file, option or data directory
+    ├── ArtifactError            a compiled contract artifact is missing or malformed
+    │   └── StaleArtifactError   a contract's source changed since its artifact was compiled
+    ├── CompilerError            solc is missing or the contracts do not compile
+    ├── KeystoreError            keystore file missing, malformed or refused
+    │   └── WrongPasswordError   the keystore password does not decrypt the key
+    ├── ChainError               anything that happens talking to a chain
+    │   ├── ChainConnectionError the node cannot be reached (bad RPC URL, node down)
+    │   ├── ChainInUseError      the embedded chain's data directory is locked by another process
+    │   ├── UnsupportedByBackend the backend cannot do this (e.g. set a balance on a real network)
+    │   └── TransactionError     a transaction or call failed
+    │       └── ContractRevert   the EVM reverted; carries the decoded custom error or reason
+    └── DeploymentError          the protocol cannot be deployed or its manifest does not match the chain
+
+Every message says what went wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TesseraError(Exception):
+    """Root of every error Tessera raises on purpose."""
+
+
+class ConfigError(TesseraError):
+    """Invalid configuration: a config file, an option or the data directory."""
+
+
+class ArtifactError(TesseraError):
+    """A compiled contract artifact is missing or malformed."""
+
+
+class StaleArtifactError(ArtifactError):
+    """A contract source changed since its committed artifact was compiled."""
+
+
+class CompilerError(TesseraError):
+    """The Solidity compiler is missing or the contracts do not compile."""
+
+
+class KeystoreError(TesseraError):
+    """A keystore file is missing, malformed, or an account name is unknown."""
+
+
+class WrongPasswordError(KeystoreError):
+    """The password does not decrypt the keystore file."""
+
+
+class ChainError(TesseraError):
+    """Something went wrong talking to a chain."""
+
+
+class ChainConnectionError(ChainError):
+    """The chain node cannot be reached."""
+
+
+class ChainInUseError(ChainError):
+    """The embedded chain's data directory is held by another process."""
+
+
+class UnsupportedByBackend(ChainError):
+    """The chain backend cannot perform this operation."""
+
+
+class TransactionError(ChainError):
+    """A transaction or call failed."""
+
+
+class ContractRevert(TransactionError):
+    """The EVM reverted.
+
+    ``error_name`` is the custom error's name (``"CapExceeded"``), ``"Error"`` for
+    ``require(cond, "reason")``, ``"Panic"`` for assertion failures, or ``None`` when the
+    revert data matches nothing in the known ABIs. ``args`` holds the decoded arguments.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_name: str | None = None,
+        error_args: dict[str, Any] | None = None,
+        data: bytes = b"",
+    ) -> None:
+        super().__init__(message)
+        self.error_name = error_name
+        self.error_args = error_args or {}
+        self.data = data
+
+
+class DeploymentError(TesseraError):
+    """The protocol cannot be deployed, or a manifest does not match the chain."""
+
+
+__all__ = [
+    "ArtifactError",
+    "ChainConnectionError",
+    "ChainError",
+    "ChainInUseError",
+    "CompilerError",
+    "ConfigError",
+    "ContractRevert",
+    "DeploymentError",
+    "KeystoreError",
+    "StaleArtifactError",
+    "TesseraError",
+    "TransactionError",
+    "UnsupportedByBackend",
+    "WrongPasswordError",
+]

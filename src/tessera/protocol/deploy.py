@@ -1,0 +1,194 @@
+"""Deploy the protocol and keep a manifest that mirrors the on-chain Registry.
+
+`deploy_protocol` is idempotent: when the manifest for this chain matches what is on chain
+(same genesis, code present, same artifacts) it changes nothing. A manifest that points at a
+chain that was reset (a restarted anvil, a deleted embedded chain) is replaced by a fresh
+deployment; one whose artifacts differ from the current build is refused unless ``fresh``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..chain.artifacts import load_artifact
+from ..chain.base import Chain
+from ..chain.contract import Contract, Signer
+from ..errors import DeploymentError
+
+MANIFEST_VERSION = 1
+DEFAULT_BASE_EMISSION = 10**18  # 1 TSR per period, as Bittensor's 1 TAO per block
+DEFAULT_BLOCK_INTERVAL = 1
+
+
+def registry_key(name: str) -> bytes:
+    raw = name.encode()
+    if len(raw) > 32:
+        raise DeploymentError(f"registry name {name!r} is longer than 32 bytes: use a shorter name")
+    return raw.ljust(32, b"\0")
+
+
+@dataclass
+class ContractRecord:
+    address: str
+    artifact_hash: str
+    block: int
+
+
+@dataclass
+class Manifest:
+    chain_id: int
+    backend: str
+    genesis_hash: str
+    deployer: str
+    block: int
+    contracts: dict[str, ContractRecord]
+    params: dict[str, Any] = field(default_factory=dict)
+    stablecoin_is_dev: bool = True
+    version: int = MANIFEST_VERSION
+
+    def address(self, name: str) -> str:
+        try:
+            return self.contracts[name].address
+        except KeyError:
+            raise DeploymentError(
+                f"the deployment on chain {self.chain_id} has no {name}: run `tessera deploy --fresh`"
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Manifest":
+        try:
+            contracts = {k: ContractRecord(**v) for k, v in raw["contracts"].items()}
+            return cls(**{**raw, "contracts": contracts})
+        except (KeyError, TypeError) as e:
+            raise DeploymentError(f"malformed deployment manifest ({e}): delete it and run `tessera deploy`") from e
+
+
+def manifest_path(deployments_dir: Path, chain_id: int) -> Path:
+    return deployments_dir / f"{chain_id}.json"
+
+
+def read_manifest(path: Path) -> Manifest | None:
+    if not path.exists():
+        return None
+    try:
+        return Manifest.from_dict(json.loads(path.read_text()))
+    except ValueError as e:
+        raise DeploymentError(f"{path} is not valid JSON ({e}): delete it and run `tessera deploy`") from e
+
+
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)  # atomic: a crash never leaves half a manifest
+
+
+def _matches_chain(chain: Chain, manifest: Manifest) -> bool:
+    """True when the manifest describes this very chain and its contracts still exist."""
+    if manifest.chain_id != chain.chain_id or manifest.genesis_hash != "0x" + chain.get_block(0).hash.hex():
+        return False
+    if manifest.block > chain.block_number():
+        return False
+    return all(chain.get_code(rec.address) for rec in manifest.contracts.values())
+
+
+def _check_artifacts(manifest: Manifest) -> list[str]:
+    return [
+        name for name, rec in manifest.contracts.items()
+        if name != "Stablecoin" and load_artifact(name).artifact_hash != rec.artifact_hash
+    ]
+
+
+def deploy_protocol(
+    chain: Chain,
+    signer: Signer,
+    *,
+    path: Path | None,
+    base_emission: int = DEFAULT_BASE_EMISSION,
+    block_interval: int = DEFAULT_BLOCK_INTERVAL,
+    stablecoin: str | None = None,
+    fresh: bool = False,
+) -> tuple[Manifest, bool]:
+    """Deploy (or confirm) the protocol. Returns (manifest, changed)."""
+    existing = read_manifest(path) if path is not None else None
+    if existing is not None and not fresh and _matches_chain(chain, existing):
+        outdated = _check_artifacts(existing)
+        if outdated:
+            raise DeploymentError(
+                f"the deployment on chain {chain.chain_id} runs older builds of {', '.join(outdated)}: "
+                "run `tessera deploy --fresh` to deploy the current contracts"
+            )
+        return existing, False
+    if stablecoin is None and not chain.is_devnet:
+        raise DeploymentError(
+            f"chain {chain.chain_id} is not a devnet, so no dev stablecoin is deployed: "
+            "set `stablecoin = \"0x...\"` in config.toml to the real stablecoin's address"
+        )
+    if stablecoin is not None and not chain.get_code(stablecoin):
+        raise DeploymentError(f"no contract at the configured stablecoin address {stablecoin}: fix `stablecoin` in config.toml")
+
+    records: dict[str, ContractRecord] = {}
+
+    def record(name: str, contract: Contract, block: int) -> None:
+        records[name] = ContractRecord(contract.address, load_artifact(name).artifact_hash, block)
+
+    registry, r = Contract.deploy(chain, signer, "Registry", signer.address)
+    record("Registry", registry, r.block_number)
+    schedule, r = Contract.deploy(chain, signer, "EmissionSchedule", base_emission, block_interval, signer.address)
+    record("EmissionSchedule", schedule, r.block_number)
+    token = Contract.at(chain, "TesseraToken", schedule.call("token"))
+    record("TesseraToken", token, r.block_number)
+    if stablecoin is None:
+        coin, r = Contract.deploy(chain, signer, "DevStablecoin", signer.address)
+        record("DevStablecoin", coin, r.block_number)
+        stable_address = coin.address
+    else:
+        stable_address = stablecoin
+        records["Stablecoin"] = ContractRecord(stablecoin, "external", 0)
+    for name, rec in records.items():
+        registry.transact(signer, "set", registry_key(name), rec.address)
+    if "Stablecoin" not in records:
+        registry.transact(signer, "set", registry_key("Stablecoin"), stable_address)
+
+    manifest = Manifest(
+        chain_id=chain.chain_id,
+        backend=chain.backend,
+        genesis_hash="0x" + chain.get_block(0).hash.hex(),
+        deployer=signer.address,
+        block=chain.block_number(),
+        contracts=records,
+        params={"base_emission": base_emission, "block_interval": block_interval, "stablecoin": stable_address},
+        stablecoin_is_dev=stablecoin is None,
+    )
+    if path is not None:
+        write_manifest(path, manifest)
+    return manifest, True
+
+
+@dataclass
+class Deployment:
+    """Handles on the deployed protocol contracts."""
+
+    manifest: Manifest
+    registry: Contract
+    emission: Contract
+    token: Contract
+    stablecoin: Contract
+
+    @classmethod
+    def from_manifest(cls, chain: Chain, manifest: Manifest) -> "Deployment":
+        stable_name = "DevStablecoin"
+        return cls(
+            manifest=manifest,
+            registry=Contract.at(chain, "Registry", manifest.address("Registry")),
+            emission=Contract.at(chain, "EmissionSchedule", manifest.address("EmissionSchedule")),
+            token=Contract.at(chain, "TesseraToken", manifest.address("TesseraToken")),
+            stablecoin=Contract.at(chain, stable_name, manifest.params["stablecoin"]),
+        )
