@@ -80,8 +80,9 @@ def _parse(path: Path) -> Artifact:
     )
 
 
-def check_fresh(artifact: Artifact, source_dir: Path = SOURCE_DIR) -> None:
+def check_fresh(artifact: Artifact, source_dir: Path | None = None) -> None:
     """Raise StaleArtifactError when the artifact's sources changed since compilation."""
+    source_dir = SOURCE_DIR if source_dir is None else source_dir
     if not source_dir.is_dir():
         return  # an installed package carries no sources: nothing to compare against
     current = hash_sources(source_dir, artifact.sources)

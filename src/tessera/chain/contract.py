@@ -48,6 +48,13 @@ def send_transaction(
         except ContractRevert as e:
             raise _decode_revert(e, context) from None
     max_fee, priority = chain.gas_price_hint()
+    needed = gas * max_fee + value
+    balance = chain.get_balance(signer.address)
+    if balance < needed:
+        raise TransactionError(
+            f"insufficient funds for {context}: {signer.address} has {balance / 1e18:.6f} ETH but needs up to "
+            f"{needed / 1e18:.6f} ETH for gas and value; fund the account first"
+        )
     tx: dict[str, Any] = {
         "type": 2,
         "chainId": chain.chain_id,

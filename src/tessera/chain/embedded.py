@@ -352,6 +352,8 @@ class EmbeddedChain(Chain):
             block_number, index = chaindb.get_transaction_index(tx_hash)
         except TransactionNotFound:
             return None
+        if block_number > self.block_number():
+            return None  # reverted away by a snapshot revert
         header = chaindb.get_canonical_block_header_by_number(block_number)
         block = self._evm.get_block_by_header(header)
         if index >= len(block.transactions) or block.transactions[index].hash != tx_hash:
