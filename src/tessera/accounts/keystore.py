@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -30,7 +30,8 @@ class KeystoreEntry:
 
 
 class Keystore:
-    def __init__(self, directory: Path, *, kdf: str = "scrypt", iterations: int | None = None) -> None:
+    def __init__(self, directory: Path, *, kdf: Literal["scrypt", "pbkdf2"] = "scrypt",
+                 iterations: int | None = None) -> None:
         self.directory = directory
         self._kdf = kdf
         self._iterations = iterations  # lower only in tests: it weakens the encryption
@@ -42,7 +43,7 @@ class Keystore:
             )
         return self.directory / f"{name}.json"
 
-    def _write(self, name: str, private_key: bytes | str, password: str) -> KeystoreEntry:
+    def _write(self, name: str, private_key: Any, password: str) -> KeystoreEntry:
         if not password:
             raise KeystoreError("an empty password would leave the key unprotected: choose a password")
         path = self._path(name)

@@ -82,8 +82,7 @@ class AbiFunction:
         return self.selector + abi_encode(self.input_types, list(args))
 
     def decode_output(self, data: bytes) -> Any:
-        values = abi_decode(self.output_types, data)
-        values = [_normalize(v, t) for v, t in zip(values, self.output_types)]
+        values = [_normalize(v, t) for v, t in zip(abi_decode(self.output_types, data), self.output_types)]
         if len(values) == 1:
             return values[0]
         return tuple(values)

@@ -114,7 +114,7 @@ class Contract:
     def deploy(cls, chain: Chain, signer: Signer, artifact: Artifact | str, *args: Any) -> tuple["Contract", Receipt]:
         if isinstance(artifact, str):
             artifact = load_artifact(artifact)
-        ctor = next((i for i in artifact.abi if i.get("type") == "constructor"), {"inputs": []})
+        ctor: dict[str, Any] = next((i for i in artifact.abi if i.get("type") == "constructor"), {"inputs": []})
         types = [type_string(i) for i in ctor["inputs"]]
         if len(types) != len(args):
             raise TypeError(f"{artifact.name} constructor takes {len(types)} argument(s) ({', '.join(types)}), got {len(args)}")

@@ -12,16 +12,16 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
-import rlp
 from eth.abc import SignedTransactionAPI
 from eth.chains.base import MiningChain
 from eth.consensus import ConsensusApplier, NoProofConsensus
 from eth.constants import GENESIS_PARENT_HASH, POST_MERGE_DIFFICULTY, POST_MERGE_MIX_HASH, POST_MERGE_NONCE
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
-from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound, Revert, TransactionNotFound, VMError
+from eth.exceptions import CanonicalHeadNotFound, Revert, TransactionNotFound, VMError
 from eth.vm.forks import CancunVM
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import to_canonical_address, to_checksum_address
@@ -84,6 +84,7 @@ class EmbeddedChain(Chain):
         self._snapshots: dict[int, tuple[bytes, int]] = {}
         self._next_snapshot = 1
         self._time_offset = int(self._meta_get("time_offset", "0"))
+        self._evm: Any  # py-evm's stubs are stricter than its runtime API; kept untyped here
         try:
             ChainDB(self._db).get_canonical_head()
             self._evm = _TesseraMiningChain(self._db)
@@ -108,8 +109,8 @@ class EmbeddedChain(Chain):
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
 
-    def _create_genesis(self) -> _TesseraMiningChain:
-        params = {
+    def _create_genesis(self) -> Any:
+        params: dict[str, Any] = {
             "coinbase": _ZERO_ADDRESS,
             "difficulty": POST_MERGE_DIFFICULTY,
             "extra_data": b"tessera",
@@ -118,7 +119,7 @@ class EmbeddedChain(Chain):
             "nonce": POST_MERGE_NONCE,
             "timestamp": int(self._clock()),
         }
-        state = {
+        state: dict[Any, Any] = {
             to_canonical_address(a.address): {"balance": DEV_BALANCE_WEI, "nonce": 0, "code": b"", "storage": {}}
             for a in dev_accounts()
         }
@@ -143,6 +144,20 @@ class EmbeddedChain(Chain):
     def _commit(self) -> None:
         self._kv.flush()
         self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _block_transaction(self) -> Iterator[None]:
+        """All-or-nothing: on any error the SQLite transaction, buffered trie writes and the
+        half-built block are dropped, and the chain reloads from its last committed head."""
+        self._begin()
+        try:
+            yield
+            self._commit()
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            self._kv.discard()
+            self._evm = _TesseraMiningChain(self._db)
+            raise
 
     def _meta_get(self, key: str, default: str) -> str:
         row = self._conn.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
@@ -208,9 +223,9 @@ class EmbeddedChain(Chain):
     def get_storage_at(self, address: str, slot: int, block: BlockId = "latest") -> int:
         return int(self._state(block).get_storage(to_canonical_address(address), slot))
 
-    def _spoof(self, request: CallRequest, header: Any, gas: int) -> SpoofTransaction:
+    def _spoof(self, request: CallRequest, header: Any, gas: int) -> Any:
         sender = to_canonical_address(request.sender) if request.sender else _ZERO_ADDRESS
-        vm = self._evm.get_vm(header)
+        vm: Any = self._evm.get_vm(header)
         unsigned = vm.get_transaction_builder().new_unsigned_dynamic_fee_transaction(
             chain_id=EMBEDDED_CHAIN_ID,
             nonce=vm.state.get_nonce(sender),
@@ -232,7 +247,7 @@ class EmbeddedChain(Chain):
     def call(self, request: CallRequest, block: BlockId = "latest") -> bytes:
         header = self._call_header(block)
         tx = self._spoof(request, header, request.gas or GAS_LIMIT)
-        vm = self._evm.get_vm(header)
+        vm: Any = self._evm.get_vm(header)
         state = vm.state
         snap = state.snapshot()
         try:
@@ -305,29 +320,20 @@ class EmbeddedChain(Chain):
         try:
             tx: SignedTransactionAPI = vm.get_transaction_builder().decode(raw)
             tx.validate()
-        except (rlp.DecodingError, ValueError, TypeError, Exception) as e:  # noqa: B014
+        except Exception as e:  # rlp, validation and type errors alike mean a malformed transaction
             raise TransactionError(f"malformed signed transaction: {e}") from e
         if tx.chain_id != EMBEDDED_CHAIN_ID:
             raise TransactionError(
                 f"transaction is signed for chain {tx.chain_id}, but this is chain {EMBEDDED_CHAIN_ID}: "
                 "sign it with the right chain id"
             )
-        self._begin()
-        try:
+        with self._block_transaction():
             self._evm.set_header_timestamp(self._next_timestamp(self._evm.chaindb.get_canonical_head()))
             try:
                 self._evm.apply_transaction(tx)
-            except VMError as e:
-                raise TransactionError(f"transaction rejected: {e}") from e
-            except Exception as e:  # py-evm's validation errors (nonce, funds, fees)
+            except Exception as e:  # py-evm's validation errors (nonce, funds, fees) and VM errors
                 raise TransactionError(f"transaction rejected: {e}") from e
             self._mine_pending()
-            self._commit()
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            self._kv._pending.clear()
-            self._evm = _TesseraMiningChain(self._db)
-            raise
         return bytes(tx.hash)
 
     def _mine_pending(self) -> None:
@@ -391,17 +397,10 @@ class EmbeddedChain(Chain):
 
     # -- devnet capabilities ----------------------------------------------------
     def mine(self, blocks: int = 1) -> None:
-        self._begin()
-        try:
+        with self._block_transaction():
             for _ in range(blocks):
                 self._evm.set_header_timestamp(self._next_timestamp(self._evm.chaindb.get_canonical_head()))
                 self._mine_pending()
-            self._commit()
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            self._kv._pending.clear()
-            self._evm = _TesseraMiningChain(self._db)
-            raise
 
     def increase_time(self, seconds: int) -> None:
         if seconds < 0:
@@ -410,19 +409,12 @@ class EmbeddedChain(Chain):
         self._meta_set("time_offset", str(self._time_offset))
 
     def set_balance(self, address: str, wei: int) -> None:
-        self._begin()
-        try:
+        with self._block_transaction():
             vm = self._evm.get_vm()
             vm.state.set_balance(to_canonical_address(address), wei)
             vm.state.persist()
             self._evm.header = self._evm.header.copy(state_root=vm.state.state_root)
             self._mine_pending()
-            self._commit()
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            self._kv._pending.clear()
-            self._evm = _TesseraMiningChain(self._db)
-            raise
 
     def snapshot(self) -> int:
         sid = self._next_snapshot
@@ -462,4 +454,4 @@ def _raise_for_computation(computation: Any) -> None:
     raise ContractRevert(f"execution failed: {type(error).__name__} {error}".strip())
 
 
-__all__ = ["EMBEDDED_CHAIN_ID", "EmbeddedChain", "HeaderNotFound"]
+__all__ = ["EMBEDDED_CHAIN_ID", "EmbeddedChain"]

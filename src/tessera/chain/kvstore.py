@@ -47,6 +47,10 @@ class SqliteKV(BaseDB):
             raise KeyError(key)
         self._pending[key] = _DELETED
 
+    def discard(self) -> None:
+        """Drop buffered changes (the block being built failed)."""
+        self._pending.clear()
+
     def flush(self) -> None:
         """Write buffered changes into the open SQLite transaction (the caller commits)."""
         if not self._pending:

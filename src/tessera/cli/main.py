@@ -77,14 +77,15 @@ password_file_option = click.option("--password-file", type=click.Path(path_type
                                     help="Read the keystore password from this file instead of prompting.")
 
 
-from . import account_cmds, chain_cmds, demo_cmds  # noqa: E402  (register subcommands)
+def _register() -> None:
+    from . import account_cmds, chain_cmds, demo_cmds
 
-cli.add_command(account_cmds.account)
-cli.add_command(chain_cmds.deploy)
-cli.add_command(chain_cmds.devnet)
-cli.add_command(chain_cmds.chain_group)
-cli.add_command(chain_cmds.contracts)
-cli.add_command(demo_cmds.demo)
+    for command in (account_cmds.account, chain_cmds.deploy, chain_cmds.devnet, chain_cmds.chain_group,
+                    chain_cmds.contracts, demo_cmds.demo):
+        cli.add_command(command)
+
+
+_register()
 
 
 def main() -> None:

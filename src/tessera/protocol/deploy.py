@@ -148,7 +148,7 @@ def deploy_protocol(
     if stablecoin is None:
         coin, r = Contract.deploy(chain, signer, "DevStablecoin", signer.address)
         record("DevStablecoin", coin, r.block_number)
-        stable_address = coin.address
+        stable_address: str = coin.address
     else:
         stable_address = stablecoin
         records["Stablecoin"] = ContractRecord(stablecoin, "external", 0)
