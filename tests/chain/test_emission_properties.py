@@ -57,25 +57,22 @@ def test_emission_at_named_fractions(schedule: Contract) -> None:
     assert schedule.call("emissionAt", CAP) == 0
 
 
+BASES = [BASE, 10**24, 3 * 10**24 + 7, 1]
+
+
+@pytest.fixture(scope="module")
+def schedule_by_base(schedule: Contract) -> dict[int, Contract]:
+    return {base: Contract.deploy(schedule.chain, OWNER, "EmissionSchedule", base, 1, OWNER.address)[0]
+            for base in BASES}
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(start=issuance, periods=st.integers(0, 400), base=st.sampled_from([BASE, 10**24, 3 * 10**24 + 7, 1]))
-def test_closed_form_emission_equals_period_by_period(schedule: Contract, start: int, periods: int,
-                                                      base: int) -> None:
-    chain = schedule.chain
-    other, _ = _schedules(chain, base)
-    got = other.call("emissionFor", min(start, CAP), periods)
+@given(start=issuance, periods=st.integers(0, 400), base=st.sampled_from(BASES))
+def test_closed_form_emission_equals_period_by_period(schedule_by_base: dict[int, Contract], start: int,
+                                                      periods: int, base: int) -> None:
+    got = schedule_by_base[base].call("emissionFor", min(start, CAP), periods)
     assert got == emission_for(min(start, CAP), periods, base)
     assert min(start, CAP) + got <= CAP
-
-
-_cache: dict[int, tuple[Contract, int]] = {}
-
-
-def _schedules(chain: EmbeddedChain, base: int) -> tuple[Contract, int]:
-    if base not in _cache:
-        contract, _ = Contract.deploy(chain, OWNER, "EmissionSchedule", base, 1, OWNER.address)
-        _cache[base] = (contract, base)
-    return _cache[base]
 
 
 class EmissionMachine(RuleBasedStateMachine):

@@ -71,3 +71,13 @@ def test_revert_data_is_preserved_and_other_errors_translated() -> None:
     assert err.value.data == bytes.fromhex("deadbeef")
     with pytest.raises(TransactionError, match="nonce too low"):
         chain.send_raw_transaction(b"\x01")
+
+
+def test_missing_data_is_not_mistaken_for_a_missing_method() -> None:
+    def handler(method, params):  # type: ignore[no-untyped-def]
+        return {"error": {"code": -32000, "message": "header for hash 0xabc does not exist"}}
+
+    chain = RpcChain("http://node.invalid", transport=fake_node(handler))
+    with pytest.raises(TransactionError, match="does not exist") as err:
+        chain.get_block(5)
+    assert not isinstance(err.value, UnsupportedByBackend)

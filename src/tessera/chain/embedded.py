@@ -429,14 +429,13 @@ class EmbeddedChain(Chain):
         # like anvil, a revert consumes the snapshot and every later one
         for sid in [s for s in self._snapshots if s >= snapshot_id]:
             del self._snapshots[sid]
-        self._begin()
-        chaindb = self._evm.chaindb
-        header = chaindb.get_block_header_by_hash(block_hash)
-        chaindb._set_as_canonical_chain_head(chaindb.db, header, GENESIS_PARENT_HASH)
-        self._conn.execute("DELETE FROM logs WHERE block_number > ?", (header.block_number,))
+        with self._block_transaction():
+            chaindb = self._evm.chaindb
+            header = chaindb.get_block_header_by_hash(block_hash)
+            chaindb._set_as_canonical_chain_head(chaindb.db, header, GENESIS_PARENT_HASH)
+            self._conn.execute("DELETE FROM logs WHERE block_number > ?", (header.block_number,))
+            self._meta_set("time_offset", str(offset))
         self._time_offset = offset
-        self._meta_set("time_offset", str(offset))
-        self._commit()
         self._evm = _TesseraMiningChain(self._db)
 
 

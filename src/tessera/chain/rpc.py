@@ -89,7 +89,10 @@ class RpcChain(Chain):
         code = error.get("code")
         message = str(error.get("message", ""))
         data = error.get("data")
-        if code == _METHOD_NOT_FOUND or "not supported" in message.lower() or "does not exist" in message.lower():
+        lowered = message.lower()
+        # geth answers -32000 "the method X does not exist/is not available"; others use -32601
+        if code == _METHOD_NOT_FOUND or ("method" in lowered and any(
+                phrase in lowered for phrase in ("does not exist", "not supported", "not available", "not found"))):
             raise UnsupportedByBackend(
                 f"the node at {self.url} does not support {method}: "
                 "only a devnet such as anvil (`tessera devnet up`) offers it"

@@ -184,11 +184,11 @@ class Deployment:
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: Manifest) -> "Deployment":
-        stable_name = "DevStablecoin"
         return cls(
             manifest=manifest,
             registry=Contract.at(chain, "Registry", manifest.address("Registry")),
             emission=Contract.at(chain, "EmissionSchedule", manifest.address("EmissionSchedule")),
             token=Contract.at(chain, "TesseraToken", manifest.address("TesseraToken")),
-            stablecoin=Contract.at(chain, stable_name, manifest.params["stablecoin"]),
+            # an external stablecoin is used through the ERC-20/EIP-2612/EIP-3009 subset of this ABI
+            stablecoin=Contract.at(chain, "DevStablecoin", manifest.params["stablecoin"]),
         )
