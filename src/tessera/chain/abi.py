@@ -52,8 +52,24 @@ def _normalize(value: Any, abi_type: str) -> Any:
     if abi_type == "address":
         return to_checksum_address(value)
     if abi_type.startswith("("):
-        return tuple(value)
+        return tuple(_normalize(v, t) for v, t in zip(value, _tuple_components(abi_type)))
     return value
+
+
+def _tuple_components(abi_type: str) -> list[str]:
+    """'(uint8,(address,bool)[],bytes32)' → ['uint8', '(address,bool)[]', 'bytes32']."""
+    inner, parts, depth, start = abi_type[1:-1], [], 0, 0
+    for i, ch in enumerate(inner):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(inner[start:i])
+            start = i + 1
+    if inner:
+        parts.append(inner[start:])
+    return parts
 
 
 @dataclass(frozen=True)

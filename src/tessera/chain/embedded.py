@@ -258,7 +258,11 @@ class EmbeddedChain(Chain):
         return bytes(computation.output)
 
     def estimate_gas(self, request: CallRequest) -> int:
-        header = self._call_header("latest")
+        # estimate in the context of the next block (its number and timestamp), where the
+        # transaction will actually run, as anvil and geth do with the pending block
+        head = self._evm.chaindb.get_canonical_head()
+        header = head.copy(block_number=head.block_number + 1, timestamp=self._next_timestamp(head),
+                           parent_hash=head.hash, base_fee_per_gas=0)
         tx = self._spoof(request, header, request.gas or GAS_LIMIT)
         try:
             return int(self._evm.estimate_gas(tx, header))
@@ -405,7 +409,11 @@ class EmbeddedChain(Chain):
     def increase_time(self, seconds: int) -> None:
         if seconds < 0:
             raise ChainError(f"cannot move time backwards ({seconds} s): pass a positive number of seconds")
-        self._time_offset += seconds
+        # relative to the chain's own time: blocks mined in quick succession run ahead of the wall
+        # clock (each is at least one second after its parent), so the next block must land at least
+        # `seconds` after the head, not merely after the wall clock
+        head = self._evm.chaindb.get_canonical_head()
+        self._time_offset = max(self._time_offset + seconds, int(head.timestamp) + seconds - int(self._clock()))
         self._meta_set("time_offset", str(self._time_offset))
 
     def set_balance(self, address: str, wei: int) -> None:

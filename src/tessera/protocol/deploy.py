@@ -22,6 +22,13 @@ from ..errors import DeploymentError
 MANIFEST_VERSION = 1
 DEFAULT_BASE_EMISSION = 10**18  # 1 TSR per period, as Bittensor's 1 TAO per block
 DEFAULT_BLOCK_INTERVAL = 1
+# market defaults (governance can change them with ProviderRegistry.setParams / Market.setParams)
+MIN_PROVIDER_BOND = 10 * 10**18  # TSR
+UNBONDING_PERIOD = 7 * 24 * 3600
+SLASH_BPS = 2000  # 20% of the bond per missed-SLA lease
+TAKE_BPS = 100  # 1% protocol fee on lease payments (capped at 5% by the contract)
+HEARTBEAT_SLA = 600  # seconds a provider may stay silent on a funded lease
+GRACE_PERIOD = 3600  # seconds a dry lease stays paused (workload kept) awaiting a top-up
 
 
 def registry_key(name: str) -> bytes:
@@ -99,8 +106,13 @@ def _matches_chain(chain: Chain, manifest: Manifest) -> bool:
     return all(chain.get_code(rec.address) for rec in manifest.contracts.values())
 
 
+PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market")
+
+
 def _check_artifacts(manifest: Manifest) -> list[str]:
-    return [
+    """Names of contracts that are missing from the deployment or run an older build."""
+    missing = [name for name in PROTOCOL_CONTRACTS if name not in manifest.contracts]
+    return missing + [
         name for name, rec in manifest.contracts.items()
         if name != "Stablecoin" and load_artifact(name).artifact_hash != rec.artifact_hash
     ]
@@ -152,6 +164,18 @@ def deploy_protocol(
     else:
         stable_address = stablecoin
         records["Stablecoin"] = ContractRecord(stablecoin, "external", 0)
+    coin_decimals = Contract.at(chain, "DevStablecoin", stable_address).call("decimals")
+    bid_deposit = 10 ** max(coin_decimals - 1, 0)  # 0.1 stablecoin: enough to deter spam bids
+    providers, r = Contract.deploy(chain, signer, "ProviderRegistry", token.address, MIN_PROVIDER_BOND,
+                                   UNBONDING_PERIOD, SLASH_BPS, signer.address)
+    record("ProviderRegistry", providers, r.block_number)
+    market, r = Contract.deploy(chain, signer, "Market", stable_address, providers.address, signer.address, TAKE_BPS,
+                                HEARTBEAT_SLA, GRACE_PERIOD, bid_deposit, signer.address)
+    record("Market", market, r.block_number)
+    providers.transact(signer, "setMarket", market.address)
+    if chain.is_devnet:
+        # until subnets exist, devnet emission goes to the deployer's treasury so tests and demos can get TSR
+        schedule.transact(signer, "setRecipient", signer.address, 1)
     for name, rec in records.items():
         registry.transact(signer, "set", registry_key(name), rec.address)
     if "Stablecoin" not in records:
@@ -181,6 +205,8 @@ class Deployment:
     emission: Contract
     token: Contract
     stablecoin: Contract
+    providers: Contract
+    market: Contract
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: Manifest) -> "Deployment":
@@ -191,4 +217,6 @@ class Deployment:
             token=Contract.at(chain, "TesseraToken", manifest.address("TesseraToken")),
             # an external stablecoin is used through the ERC-20/EIP-2612/EIP-3009 subset of this ABI
             stablecoin=Contract.at(chain, "DevStablecoin", manifest.params["stablecoin"]),
+            providers=Contract.at(chain, "ProviderRegistry", manifest.address("ProviderRegistry")),
+            market=Contract.at(chain, "Market", manifest.address("Market")),
         )
