@@ -16,7 +16,10 @@ exceptions are translated at the boundary (``raise X from e``) so callers catch 
     │   ├── UnsupportedByBackend the backend cannot do this (e.g. set a balance on a real network)
     │   └── TransactionError     a transaction or call failed
     │       └── ContractRevert   the EVM reverted; carries the decoded custom error or reason
-    └── DeploymentError          the protocol cannot be deployed or its manifest does not match the chain
+    ├── DeploymentError          the protocol cannot be deployed or its manifest does not match the chain
+    ├── PricingError             a provider's pricing strategy (e.g. an external script) failed
+    ├── ManifestError            a workload manifest is refused (wrong hash, bad signature, malformed)
+    └── WorkloadError            a workload could not be started or failed in its sandbox
 
 Every message says what went wrong and what to do about it.
 """
@@ -100,6 +103,19 @@ class DeploymentError(TesseraError):
     """The protocol cannot be deployed, or a manifest does not match the chain."""
 
 
+class PricingError(TesseraError):
+    """A pricing strategy failed: the external script crashed, timed out or printed no price."""
+
+
+class ManifestError(TesseraError):
+    """A workload manifest was refused: its hash differs from the order's, its signature is not the
+    tenant's, or it is malformed."""
+
+
+class WorkloadError(TesseraError):
+    """A workload could not be started, or it failed inside its sandbox."""
+
+
 __all__ = [
     "ArtifactError",
     "ChainConnectionError",
@@ -110,6 +126,9 @@ __all__ = [
     "ContractRevert",
     "DeploymentError",
     "KeystoreError",
+    "ManifestError",
+    "PricingError",
+    "WorkloadError",
     "StaleArtifactError",
     "TesseraError",
     "TransactionError",
