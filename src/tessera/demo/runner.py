@@ -58,7 +58,7 @@ Stage = Callable[[DemoContext, StageResult], None]
 
 
 def _stages() -> list[tuple[str, Stage]]:
-    from . import stages
+    from . import market_stage, stages
 
     return [
         ("chain", stages.chain_stage),
@@ -66,6 +66,7 @@ def _stages() -> list[tuple[str, Stage]]:
         ("emission", stages.emission_stage),
         ("halving", stages.halving_stage),
         ("events", stages.events_stage),
+        ("market", market_stage.market_stage),
     ]
 
 
