@@ -40,10 +40,10 @@ def session(env: MarketEnv, nodes: list[ProviderNode]) -> TenantSession:
     return TenantSession(env.client, env.tenant, transport_for=lambda e: apps[e])
 
 
-def spec_for(tmp_path: Path) -> object:
+def spec_for(tmp_path: Path, deposit: str = "5") -> object:
     write_classifier(tmp_path / "model.onnx")
     return parse_spec({"name": "clf", "resources": {"cpu": 1, "memory": "1Gi", "storage": "1Gi"},
-                       "requirements": {"region": "eu"}, "max_price_per_hour": "1.00", "deposit": "5",
+                       "requirements": {"region": "eu"}, "max_price_per_hour": "1.00", "deposit": deposit,
                        "bid_window": 30, "workload": {"kind": "onnx", "model": "model.onnx"}}, tmp_path)
 
 

@@ -78,10 +78,10 @@ password_file_option = click.option("--password-file", type=click.Path(path_type
 
 
 def _register() -> None:
-    from . import account_cmds, chain_cmds, demo_cmds
+    from . import account_cmds, chain_cmds, demo_cmds, market_cmds, provider_cmds
 
     for command in (account_cmds.account, chain_cmds.deploy, chain_cmds.devnet, chain_cmds.chain_group,
-                    chain_cmds.contracts, demo_cmds.demo):
+                    chain_cmds.contracts, demo_cmds.demo, market_cmds.market, provider_cmds.provider):
         cli.add_command(command)
 
 

@@ -1,0 +1,80 @@
+"""`tessera provider run|status`: the provider node as a long-running service."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import click
+import httpx
+
+from ..errors import ChainConnectionError
+from ..provider import ProviderNode
+from ..provider.api import create_app
+from ..provider.config import load_provider_config
+from .main import account_option, handle_errors, json_option, password_file_option, resolve_signer, settings_from
+from .market_cmds import market_client
+from .output import emit
+
+
+@click.group()
+def provider() -> None:
+    """Provider node: register, bid, run workloads, heartbeat, withdraw."""
+
+
+@provider.command("run")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
+              help="Provider YAML (docs/market.md).")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between passes.")
+@account_option
+@password_file_option
+@click.pass_context
+@handle_errors
+def run_cmd(ctx: click.Context, config_path: Path, interval: float, account: str | None,
+            password_file: Path | None) -> None:
+    """Run the node and its HTTP API until SIGINT/SIGTERM. State: <data dir>/provider/."""
+    import uvicorn
+
+    settings = settings_from(ctx)
+    with market_client(settings) as (chain, client):
+        signer = resolve_signer(settings, chain, account, password_file)
+        config, host, port = load_provider_config(config_path, client.decimals)
+        node = ProviderNode(chain, client.deployment, signer, config,
+                            settings.data_dir / "provider" / signer.address.lower())
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            server = uvicorn.Server(uvicorn.Config(create_app(node), host=host, port=port, log_level="warning"))
+            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            click.echo(f"provider {node.address} serving {config.endpoint} (listening on {host}:{port})", err=True)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(node.run(stop, interval))
+                api = tg.create_task(server.serve())
+                await stop.wait()
+                server.should_exit = True
+                await api
+            node.stop_all()
+
+        asyncio.run(main())
+
+
+@provider.command("status")
+@click.option("--endpoint", default="http://127.0.0.1:8701", show_default=True)
+@json_option
+@handle_errors
+def status_cmd(endpoint: str, as_json: bool) -> None:
+    """Ask a running node what it is doing."""
+    try:
+        body = httpx.get(f"{endpoint}/status", timeout=10).json()
+    except httpx.HTTPError as e:
+        raise ChainConnectionError(f"no provider node answers at {endpoint} ({e}): is `tessera provider run` "
+                                   "running?") from e
+    lines = [f"provider {body['provider']} at {body['endpoint']}, orders {body['orders']}"]
+    lines += [f"  lease {x['lease_id']}: {x['status']} served {x['served']}" for x in body["leases"]]
+    if body.get("last_error"):
+        lines.append(f"last error: {body['last_error']}")
+    emit(as_json, body, "\n".join(lines))
