@@ -39,6 +39,7 @@ typecheck: setup
 
 bench: setup
 	$(PY) bench/chain_throughput.py
+	$(PY) bench/market.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def run_cmd(ctx: click.Context, config_path: Path, interval: float, account: str
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             server = uvicorn.Server(uvicorn.Config(create_app(node), host=host, port=port, log_level="warning"))
-            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            # the node owns SIGINT/SIGTERM (set above); uvicorn must not install its own and re-raise them
+            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
             click.echo(f"provider {node.address} serving {config.endpoint} (listening on {host}:{port})", err=True)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(node.run(stop, interval))

@@ -54,8 +54,8 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
         node = ProviderNode(chain, d, acct, cfg, tmp / name)
         node.ensure_registered()
         nodes.append(node)
-    names = {acct.address: name for (name, _), acct in zip(PROVIDERS, accounts)}
-    who = {tenant.address: "tenant", owner.address: "treasury", d.market.address: "market escrow",
+    names: dict[str, str] = {acct.address: name for (name, _), acct in zip(PROVIDERS, accounts)}
+    who: dict[str, str] = {tenant.address: "tenant", owner.address: "treasury", d.market.address: "market escrow",
            **{a: f"provider {n}" for a, n in names.items()}}
     balance = lambda a: d.stablecoin.call("balanceOf", a)  # noqa: E731
     before = {a: balance(a) for a in who}

@@ -56,7 +56,7 @@ def make_handler(session: ort.InferenceSession) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                feeds = {}
+                feeds: dict[str, np.ndarray] = {}
                 for name, meta in inputs.items():
                     if name not in body.get("inputs", {}):
                         raise ValueError(f"missing input {name!r}; the model takes {sorted(inputs)}")
