@@ -99,3 +99,7 @@ def test_installed_entry_point_runs_the_demo_json() -> None:
     assert all(s["ok"] for s in report["stages"])
     emission = next(s for s in report["stages"] if s["name"] == "emission")
     assert emission["figures"]["supply_matches_model"] is True
+    market = next(s for s in report["stages"] if s["name"] == "market")
+    f = market["figures"]
+    assert f["balances_conserved"] is True and f["winning_price"] == f["lowest_bid"] > 0
+    assert f["gas_lease_lifecycle"] > 0 and f["outputs_match_reference"] is True
