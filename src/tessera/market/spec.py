@@ -151,30 +151,39 @@ def build_manifest(name: str, workload: dict[str, Any], base: Path) -> Manifest:
     return Manifest({"version": MANIFEST_VERSION, "name": name, "workload": body})
 
 
-def load_spec(path: Path) -> DeploymentSpec:
+def load_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; errors name the file and point at docs/market.md."""
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"spec file {path} not found") from None
+        raise ConfigError(f"{what} {path} not found (see docs/market.md for an example)") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from e
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the spec must be a mapping (see docs/market.md)")
-    return parse_spec(raw, path.parent)
+        raise ConfigError(f"{path}: the {what} must be a mapping (see docs/market.md)")
+    return raw
+
+
+def parse_resources(raw: dict[str, Any], where: str) -> Resources:
+    """{cpu: 0.5, memory: 512Mi, storage: 1Gi, gpus: 0} → Resources (millicores, MiB, GiB)."""
+    try:
+        cpu = int(Decimal(str(raw.get("cpu", 0))) * 1000)
+    except InvalidOperation:
+        raise ConfigError(f"{where}.cpu: {raw.get('cpu')!r} is not a number of cores; write e.g. 0.5") from None
+    return Resources(
+        cpu=cpu,
+        memory_mb=parse_size(raw.get("memory", 0), f"{where}.memory") // 1024**2,
+        storage_gb=parse_size(raw.get("storage", 0), f"{where}.storage") // 1024**3,
+        gpus=int(raw.get("gpus", 0)),
+    )
+
+
+def load_spec(path: Path) -> DeploymentSpec:
+    return parse_spec(load_yaml_mapping(path, "spec"), path.parent)
 
 
 def parse_spec(raw: dict[str, Any], base: Path) -> DeploymentSpec:
-    res = _require(raw, "resources", "spec")
-    try:
-        cpu = int(Decimal(str(res.get("cpu", 0))) * 1000)
-    except InvalidOperation:
-        raise ConfigError(f"resources.cpu: {res.get('cpu')!r} is not a number of cores; write e.g. 0.5") from None
-    resources = Resources(
-        cpu=cpu,
-        memory_mb=parse_size(res.get("memory", 0), "resources.memory") // 1024**2,
-        storage_gb=parse_size(res.get("storage", 0), "resources.storage") // 1024**3,
-        gpus=int(res.get("gpus", 0)),
-    )
+    resources = parse_resources(_require(raw, "resources", "spec"), "resources")
     req = raw.get("requirements") or {}
     requirements = Requirements(str(req.get("region") or ""), str(req.get("gpu_model") or ""),
                                 req.get("auditor") or None)

@@ -13,40 +13,27 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError
 from ..market.pricing import ScriptPricing
-from ..market.spec import parse_size, to_base_units
-from ..market.types import Prices, Resources
+from ..market.spec import load_yaml_mapping, parse_resources, to_base_units
+from ..market.types import Prices
 from .node import ProviderConfig
 
 
 def load_provider_config(path: Path, decimals: int) -> tuple[ProviderConfig, str, int]:
     """Returns (config, listen host, listen port)."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"provider config {path} not found (see docs/market.md for an example)") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from e
-    if not isinstance(raw, dict) or "endpoint" not in raw or "capacity" not in raw or "prices" not in raw:
+    raw = load_yaml_mapping(path, "provider config")
+    if "endpoint" not in raw or "capacity" not in raw or "prices" not in raw:
         raise ConfigError(f"{path}: needs at least `endpoint`, `capacity` and `prices` (see docs/market.md)")
     return parse_provider_config(raw, decimals, path.parent)
 
 
 def parse_provider_config(raw: dict[str, Any], decimals: int, base: Path) -> tuple[ProviderConfig, str, int]:
-    cap, pr = raw["capacity"], raw["prices"]
-    capacity = Resources(
-        cpu=int(Decimal(str(cap.get("cpu", 0))) * 1000),
-        memory_mb=parse_size(cap.get("memory", 0), "capacity.memory") // 1024**2,
-        storage_gb=parse_size(cap.get("storage", 0), "capacity.storage") // 1024**3,
-        gpus=int(cap.get("gpus", 0)),
-    )
+    pr = raw["prices"]
+    capacity = parse_resources(raw["capacity"], "capacity")
     prices = Prices(*(to_base_units(pr.get(k, 0), decimals, f"prices.{k}")
                       for k in ("cpu", "memory_gb", "storage_gb", "gpu")))
     pricing = None
