@@ -185,3 +185,27 @@ def test_governance_caps_take_rate(market_env: MarketEnv) -> None:
         m.transact(env.tenant, "setParams", env.owner.address, 100, p.heartbeat_sla, p.grace_period, p.bid_deposit)
     assert e.value.error_name == "NotOwner"
     assert TSR  # keeps the shared constant import used
+
+
+def test_order_and_top_up_with_permit_need_no_approve(market_env: MarketEnv) -> None:
+    from tessera.accounts.typed_data import permit_data, sign_typed_data, token_domain
+
+    env, c, usd = market_env, market_env.client, market_env.deployment.stablecoin
+    domain = token_domain(usd.call("name"), usd.call("version"), env.chain.chain_id, usd.address)
+    deadline = env.chain.get_block().timestamp + 3600
+    spec = env.spec()
+
+    def permit(value: int) -> tuple[int, bytes, bytes]:
+        nonce = usd.call("nonces", env.tenant.address)
+        return sign_typed_data(env.tenant, permit_data(domain, env.tenant.address, env.deployment.market.address,
+                                                        value, nonce, deadline)).vrs
+
+    assert usd.call("allowance", env.tenant.address, env.deployment.market.address) == 0
+    receipt = env.deployment.market.transact(env.tenant, "createOrderWithPermit", spec.as_abi(), deadline,
+                                             *permit(spec.deposit))
+    order_id = env.deployment.market.events(receipt, "OrderCreated")[0].args["orderId"]
+    bid_id, _ = c.place_bid(env.providers[0], order_id, USD)
+    lease_id, _ = c.accept_bid(env.tenant, bid_id)
+    env.deployment.market.transact(env.tenant, "topUpWithPermit", lease_id, 3 * USD, deadline, *permit(3 * USD))
+    lease = c.lease(lease_id)
+    assert lease.escrow + lease.charged == spec.deposit + 3 * USD  # top-up settles what accrued first
