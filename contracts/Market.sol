@@ -395,9 +395,8 @@ contract Market is Owned {
         s.escrow = l.escrow;
         if (l.state == LeaseState.Active) {
             s.fundedUntil = _fundedUntil(l);
-            uint64 deadline = l.lastHeartbeat + heartbeatSla;
-            s.breached = nowTs > deadline && s.fundedUntil > deadline;
-            uint64 until = s.breached ? (l.lastHeartbeat > l.settledAt ? l.lastHeartbeat : l.settledAt) : nowTs;
+            uint64 until;
+            (s.breached, until) = _billingEnd(_leases[leaseId], nowTs);
             if (until > s.fundedUntil) {
                 until = s.fundedUntil;
                 s.state = LeaseState.Paused;
@@ -427,8 +426,18 @@ contract Market is Owned {
     /// @dev Operations other than closing refuse to run on a breached lease: it must be closed.
     function _checkBreach(uint64 leaseId, Lease storage l) private view {
         if (l.state != LeaseState.Active) return;
+        (bool breach,) = _billingEnd(l, uint64(block.timestamp));
+        if (breach) revert LeaseBreached(leaseId, l.lastHeartbeat + heartbeatSla);
+    }
+
+    /// @dev The SLA rule, in one place. An active lease is breached when its provider has been silent
+    /// past the SLA while the escrow still funded it (a dry lease owes no heartbeats). Billing runs to
+    /// `nowTs`, or for a breached lease only up to the last heartbeat.
+    function _billingEnd(Lease storage l, uint64 nowTs) private view returns (bool breach, uint64 until) {
+        // storage, and the short-circuit below: the struct is copied only for a lease past its deadline
         uint64 deadline = l.lastHeartbeat + heartbeatSla;
-        if (block.timestamp > deadline && _fundedUntil(l) > deadline) revert LeaseBreached(leaseId, deadline);
+        breach = nowTs > deadline && _fundedUntil(l) > deadline;
+        until = !breach ? nowTs : l.lastHeartbeat > l.settledAt ? l.lastHeartbeat : l.settledAt;
     }
 
     /// @dev Largest billed-seconds count the escrow can pay for, as a time.
@@ -475,10 +484,8 @@ contract Market is Owned {
         private
         returns (bool breach, uint256 paid, uint256 fee)
     {
-        uint64 deadline = l.lastHeartbeat + heartbeatSla;
-        breach = nowTs > deadline && _fundedUntil(l) > deadline;
-        uint64 until = nowTs;
-        if (breach) until = l.lastHeartbeat > l.settledAt ? l.lastHeartbeat : l.settledAt;
+        uint64 until;
+        (breach, until) = _billingEnd(l, nowTs);
         (paid, fee) = _settle(leaseId, l, until);
     }
 
