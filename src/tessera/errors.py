@@ -19,7 +19,9 @@ exceptions are translated at the boundary (``raise X from e``) so callers catch 
     ├── DeploymentError          the protocol cannot be deployed or its manifest does not match the chain
     ├── PricingError             a provider's pricing strategy (e.g. an external script) failed
     ├── ManifestError            a workload manifest is refused (wrong hash, bad signature, malformed)
-    └── WorkloadError            a workload could not be started or failed in its sandbox
+    ├── WorkloadError            a workload could not be started or failed in its sandbox
+    └── SubnetError              incentive-network failures (subnets, Yuma epochs, settlement)
+        └── EpochInputError      a Yuma epoch state is malformed (names the field and the fix)
 
 Every message says what went wrong and what to do about it.
 """
@@ -116,6 +118,14 @@ class WorkloadError(TesseraError):
     """A workload could not be started, or it failed inside its sandbox."""
 
 
+class SubnetError(TesseraError):
+    """Something failed in the incentive network: a subnet, an epoch or its settlement."""
+
+
+class EpochInputError(SubnetError):
+    """A Yuma epoch state is malformed; the message names the field and what it must hold."""
+
+
 __all__ = [
     "ArtifactError",
     "ChainConnectionError",
@@ -125,11 +135,13 @@ __all__ = [
     "ConfigError",
     "ContractRevert",
     "DeploymentError",
+    "EpochInputError",
     "KeystoreError",
     "ManifestError",
     "PricingError",
     "WorkloadError",
     "StaleArtifactError",
+    "SubnetError",
     "TesseraError",
     "TransactionError",
     "UnsupportedByBackend",
