@@ -40,6 +40,7 @@ typecheck: setup
 bench: setup
 	$(PY) bench/chain_throughput.py
 	$(PY) bench/market.py
+	$(PY) bench/yuma.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

@@ -13,7 +13,7 @@ from typing import Any
 F = 32
 ONE = 1 << F
 I32_MAX = (1 << 63) - 1
-E_BITS = (0x2B7E151628AED2A6ABF7158809CF4F3C >> 103) << 9
+E_BITS = (0xADF85458A2BB4A9AAFDC5620273D3CF1 >> 103) << 9
 
 
 def fmul(a: int, b: int) -> int:

@@ -29,8 +29,9 @@ MASK32 = ONE - 1
 U16_MAX = 65535
 _TWO32 = float(ONE)
 
-# substrate_fixed's E constant: the fixed crate's U2F126 `e` shifted down to I9F23, then widened.
-_E_U2F126 = 0x2B7E151628AED2A6ABF7158809CF4F3C
+# substrate_fixed's E constant: the fixed crate's U2F126 `e` (2 integer bits) shifted down to I9F23,
+# then widened to I32F32: 2.71828174..., not e rounded to 32 bits.
+_E_U2F126 = 0xADF85458A2BB4A9AAFDC5620273D3CF1
 E_BITS = (_E_U2F126 >> 103) << 9
 
 
@@ -41,20 +42,18 @@ def as_bits(values: object) -> Bits:
 def mul(a: Bits, b: Bits | int) -> Bits:
     """``floor(a * b / 2**32)`` for ``a >= 0`` and ``0 <= b <= 2**32`` (b a fraction in [0, 1])."""
     a = np.asarray(a, dtype=np.int64)
-    b64 = np.asarray(b, dtype=np.int64)
-    high = (a >> FRAC) * b64
-    low = ((a & MASK32).astype(np.uint64) * b64.astype(np.uint64)) >> np.uint64(FRAC)
-    return high + low.astype(np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    # (a mod 2**32) * b < 2**64: exact in uint64; int64 multiplication wraps to the same bits.
+    low = ((a & MASK32) * b).view(np.uint64) >> np.uint64(FRAC)
+    return (a >> FRAC) * b + low.view(np.int64)
 
 
 def mul_ceil(a: Bits, b: Bits | int) -> Bits:
     """``ceil(a * b / 2**32)`` under the same bounds as :func:`mul`."""
     a = np.asarray(a, dtype=np.int64)
-    b64 = np.asarray(b, dtype=np.int64)
-    high = (a >> FRAC) * b64
-    product = (a & MASK32).astype(np.uint64) * b64.astype(np.uint64)
-    low = (product + np.uint64(MASK32)) >> np.uint64(FRAC)
-    return high + low.astype(np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    low = (((a & MASK32) * b).view(np.uint64) + np.uint64(MASK32)) >> np.uint64(FRAC)
+    return (a >> FRAC) * b + low.view(np.int64)
 
 
 def mul_signed(a: Bits, b: Bits | int) -> Bits:
@@ -69,25 +68,22 @@ def mul_wide(a: Bits, b: Bits) -> Bits:
     b = np.asarray(b, dtype=np.int64)
     ah, al = a >> FRAC, a & MASK32
     bh, bl = b >> FRAC, b & MASK32
-    low = (al.astype(np.uint64) * bl.astype(np.uint64)) >> np.uint64(FRAC)
-    return ((ah * bh) << FRAC) + ah * bl + al * bh + low.astype(np.int64)
+    low = (al * bl).view(np.uint64) >> np.uint64(FRAC)
+    return ((ah * bh) << FRAC) + ah * bl + al * bh + low.view(np.int64)
 
 
 def div(a: Bits | int, b: Bits | int) -> Bits:
     """``floor(a * 2**32 / b)`` for ``a >= 0``; 0 where ``b == 0`` (the chain's ``safe_div``)."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    safe_b = np.where(b == 0, 1, b)
-    estimate = np.floor(a.astype(np.float64) * _TWO32 / safe_b.astype(np.float64))
-    q = estimate.astype(np.int64)
-    ub = safe_b.astype(np.uint64)
-    # The true remainder is within a couple of divisors of zero, so the wrapped value is exact.
-    r = ((a.astype(np.uint64) << np.uint64(FRAC)) - q.astype(np.uint64) * ub).astype(np.int64)
-    low = r < 0
-    q = q - low
-    r = r + np.where(low, safe_b, 0)
-    q = q + (r >= safe_b)
-    return np.where(b == 0, 0, q)
+    zero = b == 0
+    safe_b = np.where(zero, 1, b) if zero.any() else b
+    # a * 2**32 and b are exact in float64 and the division is correctly rounded, so the floor
+    # is exact or one too high (when rounding lands on the next integer).
+    q = np.floor(a * _TWO32 / safe_b).astype(np.int64)
+    # The true remainder is within one divisor of zero, so int64 wrap-around gives it exactly.
+    q -= ((a << FRAC) - q * safe_b) < 0
+    return np.where(zero, 0, q) if zero.any() else q
 
 
 def to_u16(x: Bits) -> NDArray[np.int64]:
@@ -110,11 +106,16 @@ def exp(x: Bits) -> Bits:
     """
     x = np.asarray(x, dtype=np.int64)
     op = np.abs(x)
+    op_high, op_low = op >> FRAC, op & MASK32
     result = op + ONE
     term = op.copy()
     for i in range(2, FRAC):  # the chain loops `for i in 2..frac_nbits`
-        term = mul_wide(term, op) // i
-        result = result + term
+        # term * op, floored, with the operand's halves hoisted out of the loop (see mul_wide)
+        t_high, t_low = term >> FRAC, term & MASK32
+        low = (t_low * op_low).view(np.uint64) >> np.uint64(FRAC)
+        term = ((t_high * op_high) << FRAC) + t_high * op_low + t_low * op_high + low.view(np.int64)
+        term //= i
+        result += term
         if not term.any():
             break
     negative = x < 0

@@ -15,6 +15,7 @@ presence mask travels with the weights.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,14 +26,71 @@ from .epoch_state import EpochState, parse_state
 from .fixed import FRAC, ONE, Bits, div, mul, to_u16, u16_ratio
 
 Mask = NDArray[np.bool_]
+_EXP_CHUNK = 16384
 
 
 def run_epoch(state: dict[str, Any]) -> dict[str, Any]:
     """Run one epoch on a JSON-shaped state and return the JSON-shaped result."""
-    return compute_epoch(parse_state(state))
+    return compute_epoch(parse_state(state)).to_json()
 
 
-def compute_epoch(st: EpochState) -> dict[str, Any]:
+@dataclass
+class EpochResult:
+    """One epoch's outputs as arrays (I32F32 bits, u16 and rao) plus the sparse bond rows to store."""
+
+    version: str
+    rows: NDArray[np.int64]
+    new_validator_permits: Mask
+    old_validator_permits: Mask
+    active: Mask
+    stake: Bits
+    active_stake: Bits
+    consensus: Bits
+    validator_trust: Bits
+    incentive: Bits
+    dividends: Bits
+    ema_bonds: Bits
+    bonds_u16: Bits
+    bonds_present: Mask
+    bonds_order: NDArray[np.int64] | None
+    server_emission: list[int]
+    validator_emission: list[int]
+    combined_emission: list[int]
+
+    @property
+    def n(self) -> int:
+        return len(self.stake)
+
+    def bonds_stored(self) -> list[list[list[int]] | None]:
+        """Rows written to bond storage: None = not written, [] = cleared (permit lost)."""
+        return _bond_rows(self.new_validator_permits, self.old_validator_permits, self.rows, self.bonds_u16,
+                          self.bonds_present, self.bonds_order, self.n)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "yuma_version": self.version,
+            "new_validator_permits": self.new_validator_permits.tolist(),
+            "active": self.active.tolist(),
+            "stake_bits": self.stake.tolist(),
+            "active_stake_bits": self.active_stake.tolist(),
+            "consensus_bits": self.consensus.tolist(),
+            "validator_trust_bits": self.validator_trust.tolist(),
+            "incentive_bits": self.incentive.tolist(),
+            "dividends_bits": self.dividends.tolist(),
+            "bonds_stored": self.bonds_stored(),
+            "ema_bonds_bits": _sparse_rows(self.rows, self.ema_bonds, self.bonds_present, self.bonds_order, self.n),
+            "server_emission": self.server_emission,
+            "validator_emission": self.validator_emission,
+            "combined_emission": self.combined_emission,
+            "consensus_u16": to_u16(self.consensus).tolist(),
+            "incentive_u16": to_u16(self.incentive).tolist(),
+            "dividends_u16": to_u16(self.dividends).tolist(),
+            "validator_trust_u16": to_u16(self.validator_trust).tolist(),
+            "stake_weight_u16": to_u16(self.stake).tolist(),
+        }
+
+
+def compute_epoch(st: EpochState) -> EpochResult:
     h = st.hyper
     n = st.n
     owner = h.owner_uid if 0 <= h.owner_uid < n else None
@@ -91,27 +149,13 @@ def compute_epoch(st: EpochState) -> dict[str, Any]:
         stored_order = None
 
     server, validator, combined = _emission(incentive, dividends, active_stake, stake, h.rao_emission)
-    return {
-        "yuma_version": st.version,
-        "new_validator_permits": permits_new.tolist(),
-        "active": active.tolist(),
-        "stake_bits": stake.tolist(),
-        "active_stake_bits": active_stake.tolist(),
-        "consensus_bits": consensus.tolist(),
-        "validator_trust_bits": validator_trust.tolist(),
-        "incentive_bits": incentive.tolist(),
-        "dividends_bits": dividends.tolist(),
-        "bonds_stored": _bond_rows(permits_new, st.validator_permit, rows, stored, ema_present, stored_order, n),
-        "ema_bonds_bits": _sparse_rows(rows, ema, ema_present, stored_order, n),
-        "server_emission": server,
-        "validator_emission": validator,
-        "combined_emission": combined,
-        "consensus_u16": to_u16(consensus).tolist(),
-        "incentive_u16": to_u16(incentive).tolist(),
-        "dividends_u16": to_u16(dividends).tolist(),
-        "validator_trust_u16": to_u16(validator_trust).tolist(),
-        "stake_weight_u16": to_u16(stake).tolist(),
-    }
+    return EpochResult(
+        version=st.version, rows=rows, new_validator_permits=permits_new,
+        old_validator_permits=st.validator_permit, active=active, stake=stake, active_stake=active_stake,
+        consensus=consensus, validator_trust=validator_trust, incentive=incentive, dividends=dividends,
+        ema_bonds=ema, bonds_u16=stored, bonds_present=ema_present, bonds_order=stored_order,
+        server_emission=server, validator_emission=validator, combined_emission=combined,
+    )
 
 
 def _stake(st: EpochState, owner: int | None) -> Bits:
@@ -163,7 +207,8 @@ def _weights(st: EpochState, rows: NDArray[np.int64], forbids: Mask, owner: int 
     n = st.n
     raw = np.zeros((len(rows), n), dtype=np.int64)
     present = np.zeros((len(rows), n), dtype=bool)
-    order = np.zeros((len(rows), n), dtype=np.int64)
+    # Stored positions matter only to liquid alpha's sorted walk; skip the matrix otherwise.
+    order = np.zeros((len(rows), n) if st.liquid_alpha else (0, 0), dtype=np.int64)
     for k, uid in enumerate(rows):
         if forbids[uid]:
             continue
@@ -173,7 +218,8 @@ def _weights(st: EpochState, rows: NDArray[np.int64], forbids: Mask, owner: int 
         keep = uids < n  # the chain drops entries naming UIDs past the subnet's size
         raw[k, uids[keep]] = _max_upscale(values)[keep]
         present[k, uids[keep]] = True
-        order[k, uids[keep]] = np.flatnonzero(keep)
+        if st.liquid_alpha:
+            order[k, uids[keep]] = np.flatnonzero(keep)
     if len(rows):
         diagonal = rows != (owner if owner is not None else -1)
         raw[np.flatnonzero(diagonal), rows[diagonal]] = 0
@@ -182,7 +228,7 @@ def _weights(st: EpochState, rows: NDArray[np.int64], forbids: Mask, owner: int 
         if h.commit_reveal_enabled and st.commit_block is not None:
             outdated |= st.commit_block[rows][:, None] < st.block_at_registration[None, :]
         present &= ~outdated
-        raw = np.where(present, raw, 0)
+        raw *= present
     return div(raw, raw.sum(axis=1, keepdims=True)), present, order
 
 
@@ -224,13 +270,15 @@ def _consensus(weights: Bits, active_stake: Bits, rows: NDArray[np.int64], kappa
     if len(voting) == 0:
         return np.zeros(n, dtype=np.int64)
     shift = max(1, int(len(voting) - 1).bit_length())
+    # One sort of (value, row) keys per column; then accumulate down the sorted rows, which numpy
+    # vectorizes across columns when the accumulated axis is the outer one.
     keys = (weights[voting].T << shift) | np.arange(len(voting), dtype=np.int64)[None, :]
     keys.sort(axis=1)
-    values = keys >> shift
-    cumulative = np.cumsum(use_stake[rows[voting]][keys & ((1 << shift) - 1)], axis=1) + zero_mass
-    above = cumulative > minority
-    first = np.where(above.any(axis=1), above.argmax(axis=1), len(voting) - 1)
-    return values[np.arange(n), first]
+    keys = np.ascontiguousarray(keys.T)
+    cumulative = np.cumsum(use_stake[rows[voting]][keys & ((1 << shift) - 1)], axis=0)
+    above = cumulative > (minority - zero_mass)
+    first = np.where(above[-1], above.argmax(axis=0), len(voting) - 1)
+    return keys[first, np.arange(n)] >> shift
 
 
 def _bonds(st: EpochState, rows: NDArray[np.int64], recent: Mask) -> tuple[Bits, Mask]:
@@ -241,7 +289,8 @@ def _bonds(st: EpochState, rows: NDArray[np.int64], recent: Mask) -> tuple[Bits,
         raw[k, uids] = values
         present[k, uids] = True
     present &= ~recent[None, :]
-    return np.where(present, raw, 0), present
+    raw *= present
+    return raw, present
 
 
 def _col_normalize(x: Bits) -> Bits:
@@ -296,8 +345,10 @@ def _liquid_alphas(st: EpochState, w_bonds: Bits, w_present: Mask, bonds: Bits, 
     c = consensus[idx[1]]
     diff = np.where(w >= b, np.clip(w - c, 0, ONE), np.clip(b - w, 0, ONE))
     arg = _mul_by_scalar(diff - fixed.HALF, steep)
-    unique, inverse = np.unique(arg, return_inverse=True)
-    exps = fixed.exp_safe(unique)[inverse]
+    exps = np.empty_like(arg)
+    # The 30-term series is ~300 array passes: run it in cache-sized chunks.
+    for start in range(0, len(arg), _EXP_CHUNK):
+        exps[start:start + _EXP_CHUNK] = fixed.exp_safe(arg[start:start + _EXP_CHUNK])
     sigmoid = div(ONE, ONE + exps)
     # clamp_value is max(min(x, high), low): with low > high it yields low, unlike np.clip.
     alpha = np.maximum(np.minimum(low + fixed.mul_signed(np.full_like(sigmoid, high - low), sigmoid), high), low)
