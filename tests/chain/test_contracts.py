@@ -34,6 +34,7 @@ def test_token_metadata_and_minter(deployment: Deployment) -> None:
 def test_emission_distributes_by_weight_and_matches_model(chain: Chain, deployment: Deployment) -> None:
     em, token = deployment.emission, deployment.token
     em.transact(OWNER, "setRecipient", OWNER.address, 0)  # drop the devnet treasury recipient
+    em.transact(OWNER, "setRecipient", deployment.subnets.address, 0)  # and the subnet registry
     with pytest.raises(ContractRevert, match="NoRecipients"):
         chain.mine(1)
         em.transact(OWNER, "distribute")
@@ -56,8 +57,10 @@ def test_emission_distributes_by_weight_and_matches_model(chain: Chain, deployme
 
 def test_recipient_management_is_owner_only_and_bounded(deployment: Deployment) -> None:
     em = deployment.emission
-    assert em.call("recipients") == [OWNER.address]  # devnets: the deployer's treasury until subnets exist
+    # the subnet registry (root network), plus the deployer's treasury on devnets
+    assert em.call("recipients") == [deployment.subnets.address, OWNER.address]
     em.transact(OWNER, "setRecipient", OWNER.address, 0)
+    em.transact(OWNER, "setRecipient", deployment.subnets.address, 0)
     with pytest.raises(ContractRevert) as err:
         em.transact(ALICE, "setRecipient", ALICE.address, 1)
     assert err.value.error_name == "NotOwner"

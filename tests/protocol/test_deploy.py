@@ -26,7 +26,7 @@ def test_deploy_twice_changes_nothing(chain: Chain, tmp_path: Path) -> None:
     assert second.to_dict() == first.to_dict() == read_manifest(path).to_dict()  # type: ignore[union-attr]
     d = Deployment.from_manifest(chain, second)
     assert d.token.call("minter") == d.emission.address
-    assert set(first.contracts) == {"Registry", "EmissionSchedule", "TesseraToken", "DevStablecoin",
+    assert set(first.contracts) == {"Registry", "EmissionSchedule", "TesseraToken", "DevStablecoin", "SubnetRegistry",
                                    "ProviderRegistry", "Market"}
     raw = json.loads(path.read_text())
     assert raw["chain_id"] == chain.chain_id and raw["genesis_hash"].startswith("0x")

@@ -106,7 +106,11 @@ def _matches_chain(chain: Chain, manifest: Manifest) -> bool:
     return all(chain.get_code(rec.address) for rec in manifest.contracts.values())
 
 
-PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market")
+# Root network (subnet 0): at most 64 root validators weigh subnets; an epoch every 100 blocks.
+# Fields: maxUids, maxValidators, tempo, immunityPeriod, revealWindow, kappa, bondsMovingAverage, yumaVersion
+ROOT_HYPERPARAMETERS = (64, 64, 100, 0, 100, 32767, 900_000, 0)
+
+PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market", "SubnetRegistry")
 
 
 def _check_artifacts(manifest: Manifest) -> list[str]:
@@ -173,8 +177,13 @@ def deploy_protocol(
                                 HEARTBEAT_SLA, GRACE_PERIOD, bid_deposit, signer.address)
     record("Market", market, r.block_number)
     providers.transact(signer, "setMarket", market.address)
+    subnets, r = Contract.deploy(chain, signer, "SubnetRegistry", signer.address, token.address, schedule.address,
+                                 ROOT_HYPERPARAMETERS)
+    record("SubnetRegistry", subnets, r.block_number)
+    # Emission reaches subnets through the root network. On devnets half of it also goes to the
+    # deployer's treasury so tests and demos can hand out TSR.
+    schedule.transact(signer, "setRecipient", subnets.address, 1)
     if chain.is_devnet:
-        # until subnets exist, devnet emission goes to the deployer's treasury so tests and demos can get TSR
         schedule.transact(signer, "setRecipient", signer.address, 1)
     for name, rec in records.items():
         registry.transact(signer, "set", registry_key(name), rec.address)
@@ -207,6 +216,7 @@ class Deployment:
     stablecoin: Contract
     providers: Contract
     market: Contract
+    subnets: Contract
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: Manifest) -> "Deployment":
@@ -219,4 +229,5 @@ class Deployment:
             stablecoin=Contract.at(chain, "DevStablecoin", manifest.params["stablecoin"]),
             providers=Contract.at(chain, "ProviderRegistry", manifest.address("ProviderRegistry")),
             market=Contract.at(chain, "Market", manifest.address("Market")),
+            subnets=Contract.at(chain, "SubnetRegistry", manifest.address("SubnetRegistry")),
         )

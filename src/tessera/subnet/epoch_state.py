@@ -166,7 +166,8 @@ def _parse_hyper(raw: Any, version: str) -> Hyperparameters:
                 f"hyperparameters.{flag}={raw[flag]!r} contradicts yuma_version={version!r}: "
                 f"set {flag} to {int(expected)} or change yuma_version"
             )
-    return Hyperparameters(**{**values, "commit_reveal_enabled": bool(values["commit_reveal_enabled"])})
+    commit_reveal = bool(values.pop("commit_reveal_enabled"))
+    return Hyperparameters(**values, commit_reveal_enabled=commit_reveal)  # type: ignore[arg-type]
 
 
 def _list(inputs: dict[str, Any], name: str) -> list[Any]:
