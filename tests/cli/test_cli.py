@@ -103,3 +103,7 @@ def test_installed_entry_point_runs_the_demo_json() -> None:
     f = market["figures"]
     assert f["balances_conserved"] is True and f["winning_price"] == f["lowest_bid"] > 0
     assert f["gas_lease_lifecycle"] > 0 and f["outputs_match_reference"] is True
+    subnet = next(s for s in report["stages"] if s["name"] == "subnet")
+    f = subnet["figures"]
+    assert f["epochs"] == 2 and 2 / 3 < f["signed_stake_fraction"] <= 1
+    assert f["copier_dividend_share"] == 0 and f["good_miner_share"] > 0

@@ -1,0 +1,170 @@
+"""A subnet validator: challenge miners, score them, catch copiers, commit/reveal, settle epochs.
+
+Scoring sends each miner the same batch: held-out labelled rows plus fresh random rows nobody can
+have seen. Accuracy on the labelled rows and latency make the score. Two miners whose answers on
+the random rows agree to 1e-4 did not compute independently: the slower one copied and scores 0.
+Every answer must carry the miner's hotkey signature over (challenge, outputs).
+
+State that must survive a restart (the salt of an unrevealed commit, the bonds and permits carried
+between epochs, the last epoch signed) lives in SQLite, so a restarted validator reveals what it
+committed and never signs two different results for one epoch (which would get it slashed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from eth_account.signers.local import LocalAccount
+
+from .client import Carry, EpochComputation, SubnetClient
+from .miner import recover_answer_signer
+
+COPY_TOLERANCE = 1e-4
+
+
+@dataclass
+class MinerScore:
+    uid: int
+    accuracy: float = 0.0
+    latency_ms: float = 0.0
+    copied_from: int | None = None
+    error: str | None = None
+    score: float = 0.0
+
+
+@dataclass
+class Dataset:
+    """Held-out labelled rows the validator challenges with."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+
+
+class ValidatorStore:
+    """SQLite key-value state: pending commit, carried bonds/permits, last signed epoch."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.db = sqlite3.connect(str(path))
+        self.db.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self.db.commit()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def put(self, key: str, value: Any) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def carry(self, netuid: int) -> Carry:
+        raw = self.get(f"carry:{netuid}", {"bonds": {}, "permits": {}})
+        return Carry({int(k): v for k, v in raw["bonds"].items()}, {int(k): v for k, v in raw["permits"].items()})
+
+    def save_carry(self, netuid: int, carry: Carry) -> None:
+        self.put(f"carry:{netuid}", {"bonds": carry.bonds, "permits": carry.permits})
+
+
+class SubnetValidator:
+    def __init__(self, client: SubnetClient, hotkey: LocalAccount, netuid: int, store: ValidatorStore,
+                 dataset: Dataset, *, random_rows: int = 4, seed: int | None = None) -> None:
+        self.client = client
+        self.hotkey = hotkey
+        self.netuid = netuid
+        self.store = store
+        self.dataset = dataset
+        self.random_rows = random_rows
+        self.rng = np.random.default_rng(seed)
+
+    # ------------------------------------------------------------ scoring
+
+    async def score(self, miners: dict[int, tuple[str, httpx.AsyncClient]]) -> dict[int, MinerScore]:
+        """Challenge every miner (uid -> (hotkey, http client)) with one batch and score the answers."""
+        noise = self.rng.normal(size=(self.random_rows, self.dataset.inputs.shape[1])).round(4)
+        batch = np.vstack([self.dataset.inputs, noise]).tolist()
+        challenge = os.urandom(16).hex()
+        labelled = len(self.dataset.inputs)
+        scores: dict[int, MinerScore] = {}
+        answers: dict[int, np.ndarray] = {}
+        for uid, (hotkey, http) in miners.items():
+            s = scores[uid] = MinerScore(uid)
+            start = time.perf_counter()
+            try:
+                r = await http.post("/predict", json={"challenge": challenge, "inputs": batch}, timeout=5.0)
+                r.raise_for_status()
+                body = r.json()
+                s.latency_ms = (time.perf_counter() - start) * 1000
+                if recover_answer_signer(challenge, body["outputs"], body["signature"]) != hotkey:
+                    s.error = "answer not signed by the miner's hotkey"
+                    continue
+                out = np.asarray(body["outputs"], dtype=np.float64)
+            except (httpx.HTTPError, KeyError, ValueError) as e:
+                s.error = f"no valid answer: {type(e).__name__}"
+                continue
+            answers[uid] = out
+            s.accuracy = float((out[:labelled].argmax(axis=1) == self.dataset.labels).mean())
+        for a in answers:
+            for b in answers:
+                if a < b and np.abs(answers[a][labelled:] - answers[b][labelled:]).max() <= COPY_TOLERANCE:
+                    slow, fast = (a, b) if scores[a].latency_ms >= scores[b].latency_ms else (b, a)
+                    scores[slow].copied_from = fast
+        for s in scores.values():
+            if s.error is None and s.copied_from is None:
+                s.score = s.accuracy**2 * max(0.5, 1.0 - s.latency_ms / 2000.0)
+        return scores
+
+    @staticmethod
+    def weights(scores: dict[int, MinerScore]) -> tuple[list[int], list[int]]:
+        """Scores as set_weights values: UIDs ascending, max-upscaled to u16."""
+        positive = {uid: s.score for uid, s in scores.items() if s.score > 0}
+        if not positive:
+            return [], []
+        top = max(positive.values())
+        uids = sorted(positive)
+        return uids, [max(1, round(positive[u] / top * 65535)) for u in uids]
+
+    # ------------------------------------------------------------ commit-reveal
+
+    def commit(self, uids: list[int], values: list[int]) -> None:
+        salt = self.client.commit_weights(self.hotkey, self.netuid, uids, values)
+        self.store.put(f"commit:{self.netuid}", {"uids": uids, "values": values, "salt": salt.hex()})
+
+    def reveal(self) -> bool:
+        pending = self.store.get(f"commit:{self.netuid}")
+        if pending is None:
+            return False
+        self.client.reveal_weights(self.hotkey, self.netuid, pending["uids"], pending["values"],
+                                   bytes.fromhex(pending["salt"]))
+        self.store.put(f"commit:{self.netuid}", None)
+        return True
+
+    # ------------------------------------------------------------ epochs
+
+    def compute_and_sign(self) -> tuple[EpochComputation, bytes]:
+        """Compute the pending epoch and sign it, refusing to sign a second, different result."""
+        comp = self.client.compute_epoch(self.netuid, self.store.carry(self.netuid))
+        signed = self.store.get(f"signed:{self.netuid}:{comp.epoch}")
+        root = comp.result.result_root.hex() + comp.result.state_root.hex()
+        if signed is not None and signed != root:
+            raise RuntimeError(f"already signed a different result for epoch {comp.epoch}: not signing twice")
+        signature = comp.result.sign(self.hotkey, self.client.chain.chain_id, self.client.registry.address)
+        self.store.put(f"signed:{self.netuid}:{comp.epoch}", root)
+        return comp, signature
+
+    def epoch_finalized(self, comp: EpochComputation) -> None:
+        """Carry bonds and permits forward and claim this validator's own emission."""
+        carry = self.store.carry(self.netuid)
+        carry.update(comp.output)
+        self.store.save_carry(self.netuid, carry)
+        registered, uid = self.client.registry.call("uidOf", self.netuid, self.hotkey.address)
+        if registered and not self.client.registry.call("claimed", self.netuid, comp.epoch, uid):
+            leaf = comp.leaves[uid]
+            if leaf.incentive + leaf.dividend > 0:
+                self.client.claim(self.hotkey, comp, uid)
