@@ -48,7 +48,8 @@ class SubnetHyper:
 
     @classmethod
     def from_tuple(cls, t: Any) -> "SubnetHyper":
-        return cls(*t[:7], yuma_version=VERSIONS[t[7]])
+        return cls(max_uids=t[0], max_validators=t[1], tempo=t[2], immunity_period=t[3], reveal_window=t[4],
+                   kappa=t[5], bonds_moving_average=t[6], yuma_version=VERSIONS[t[7]])
 
 
 @dataclass
