@@ -168,3 +168,75 @@ class SubnetValidator:
             leaf = comp.leaves[uid]
             if leaf.incentive + leaf.dividend > 0:
                 self.client.claim(self.hotkey, comp, uid)
+
+
+class ValidatorLoop:
+    """One validator's cycle, one action per pass: score+commit, reveal, sign, finalize, claim.
+
+    Validators exchange signatures through ``signatures_dir`` (a directory they share: one JSON file
+    per validator and epoch); whoever sees more than 2/3 of the stake signed finalizes. Every
+    decision is re-derived from the chain and SQLite, so a restarted loop picks up where it was.
+    """
+
+    def __init__(self, node: SubnetValidator, miners: dict[int, tuple[str, httpx.AsyncClient]],
+                 signatures_dir: Path) -> None:
+        self.node = node
+        self.miners = miners
+        self.signatures_dir = signatures_dir
+        signatures_dir.mkdir(parents=True, exist_ok=True)
+        self.last_comp: EpochComputation | None = None
+
+    async def step(self) -> str:
+        node, client, store = self.node, self.node.client, self.node.store
+        netuid = node.netuid
+        subnet = client.subnet(netuid)
+        target = int(subnet["lastEpoch"]) + 1
+        if self.last_comp is not None and self.last_comp.epoch < target:
+            done = client.registry.call("results", netuid, self.last_comp.epoch)
+            if done[0] == self.last_comp.result.result_root:
+                node.epoch_finalized(self.last_comp)
+                self.last_comp = None
+                return f"epoch {target - 1} finalized: carried bonds forward and claimed"
+        if store.get(f"committed_for:{netuid}") != target:
+            scores = await node.score(self.miners)
+            uids, values = node.weights(scores)
+            if not uids:
+                return "no miner answered correctly: nothing to commit"
+            node.commit(uids, values)
+            store.put(f"committed_for:{netuid}", target)
+            return f"committed weights for epoch {target} on {len(uids)} miners"
+        if store.get(f"commit:{netuid}") is not None:
+            node.reveal()
+            return f"revealed weights for epoch {target}"
+        if client.chain.block_number() < client.next_epoch_block(netuid):
+            return f"waiting for block {client.next_epoch_block(netuid)} (epoch {target})"
+        comp, signature = node.compute_and_sign()
+        self.last_comp = comp
+        mine = self.signatures_dir / f"{netuid}-{comp.epoch}-{node.hotkey.address}.json"
+        mine.write_text(json.dumps({"root": comp.result.result_root.hex(), "state": comp.result.state_root.hex(),
+                                    "signature": signature.hex()}))
+        signatures: dict[str, bytes] = {}
+        for path in self.signatures_dir.glob(f"{netuid}-{comp.epoch}-0x*.json"):
+            body = json.loads(path.read_text())
+            if body["root"] == comp.result.result_root.hex() and body["state"] == comp.result.state_root.hex():
+                signatures[path.stem.split("-")[-1]] = bytes.fromhex(body["signature"])
+        stake = {a: client.registry.call("stakeOf", netuid, a) for a in signatures}
+        if sum(stake.values()) * 3 <= int(subnet["totalStake"]) * 2:
+            return f"signed epoch {comp.epoch}; {len(signatures)} signatures so far, below 2/3 of stake"
+        from .settlement import order_signatures
+
+        try:
+            client.finalize(node.hotkey, comp.result, order_signatures(signatures))
+        except Exception as e:  # another validator may have finalized first
+            if int(client.subnet(netuid)["lastEpoch"]) < comp.epoch:
+                raise
+            return f"epoch {comp.epoch} was finalized by another validator ({type(e).__name__})"
+        return f"finalized epoch {comp.epoch} with {len(signatures)} signatures"
+
+    def status(self) -> dict[str, Any]:
+        store, netuid = self.node.store, self.node.netuid
+        carry = store.carry(netuid)
+        return {"netuid": netuid, "hotkey": self.node.hotkey.address,
+                "committed_for": store.get(f"committed_for:{netuid}"),
+                "pending_reveal": store.get(f"commit:{netuid}") is not None,
+                "carried_bond_rows": len(carry.bonds), "permits": sum(carry.permits.values())}
