@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -15,7 +16,8 @@ from ..chain.base import Chain
 from ..chain.connect import connect
 from ..chain.contract import Signer
 from ..config import Settings, load_settings
-from ..errors import KeystoreError, TesseraError
+from ..errors import DeploymentError, KeystoreError, TesseraError
+from ..protocol.deploy import Deployment, manifest_path, read_manifest
 from .output import emit, fail
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
@@ -70,6 +72,17 @@ def resolve_signer(settings: Settings, chain: Chain, account: str | None, passwo
         f"chain {chain.chain_id} is not a devnet, so dev keys are refused: pass --account NAME "
         "(create one with `tessera account new NAME`)"
     )
+
+
+@contextlib.contextmanager
+def deployed(settings: Settings) -> Iterator[tuple[Chain, Deployment]]:
+    """Connect to the configured chain and load the protocol deployment recorded for it."""
+    with connect(settings) as chain:
+        manifest = read_manifest(manifest_path(settings.deployments_dir, chain.chain_id))
+        if manifest is None:
+            raise DeploymentError(f"no deployment for chain {chain.chain_id} in {settings.deployments_dir}: "
+                                  "run `tessera deploy` first")
+        yield chain, Deployment.from_manifest(chain, manifest)
 
 
 account_option = click.option("--account", default=None, help="Keystore account to sign with (devnets: dev account 0).")

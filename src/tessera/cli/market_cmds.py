@@ -11,26 +11,21 @@ from typing import Any, Iterator
 import click
 
 from ..chain.base import Chain
-from ..chain.connect import connect
 from ..config import Settings
-from ..errors import ConfigError, DeploymentError
+from ..errors import ConfigError
 from ..market import MarketClient, Manifest, OrderState, load_spec
 from ..market.explain import explain_no_bids, money
 from ..market.spec import to_base_units
 from ..market.tenant import TenantSession
-from ..protocol.deploy import Deployment, manifest_path, read_manifest
-from .main import account_option, handle_errors, json_option, password_file_option, resolve_signer, settings_from
+from .main import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
+                   settings_from)
 from .output import emit
 
 
 @contextmanager
 def market_client(settings: Settings) -> Iterator[tuple[Chain, MarketClient]]:
-    with connect(settings) as chain:
-        manifest = read_manifest(manifest_path(settings.deployments_dir, chain.chain_id))
-        if manifest is None:
-            raise DeploymentError(f"no deployment for chain {chain.chain_id} in {settings.deployments_dir}: "
-                                  "run `tessera deploy` first")
-        yield chain, MarketClient(chain, Deployment.from_manifest(chain, manifest))
+    with deployed(settings) as (chain, deployment):
+        yield chain, MarketClient(chain, deployment)
 
 
 def _orders_dir(settings: Settings, chain_id: int) -> Path:

@@ -14,16 +14,15 @@ import numpy as np
 from eth_account.signers.local import LocalAccount
 
 from ..chain.base import Chain
-from ..chain.connect import connect
 from ..config import Settings
-from ..errors import ConfigError, DeploymentError, EpochInputError
+from ..errors import ConfigError, EpochInputError
 from ..market.spec import load_yaml_mapping
-from ..protocol.deploy import Deployment, manifest_path, read_manifest
 from ..subnet.client import SubnetClient, SubnetHyper
 from ..subnet.miner import create_miner_app, onnx_predictor
 from ..subnet.validator import Dataset, SubnetValidator, ValidatorLoop, ValidatorStore
 from ..subnet.yuma import run_epoch
-from .main import account_option, handle_errors, json_option, password_file_option, resolve_signer, settings_from
+from .main import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
+                   settings_from)
 from .output import emit
 
 TSR = 10**18
@@ -83,12 +82,8 @@ def _load_state(path: Path, epoch_index: int | None) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def subnet_client(settings: Settings) -> Iterator[tuple[Chain, SubnetClient]]:
-    with connect(settings) as chain:
-        manifest = read_manifest(manifest_path(settings.deployments_dir, chain.chain_id))
-        if manifest is None:
-            raise DeploymentError(f"no deployment for chain {chain.chain_id} in {settings.deployments_dir}: "
-                                  "run `tessera deploy` first")
-        yield chain, SubnetClient(chain, Deployment.from_manifest(chain, manifest))
+    with deployed(settings) as (chain, deployment):
+        yield chain, SubnetClient(chain, deployment)
 
 
 def _local_account(signer: Any) -> LocalAccount:
