@@ -124,7 +124,7 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
         ev = client.registry.events(receipt, "EpochFinalized")[0].args
         signed_fractions.append(ev["signedStake"] / ev["totalStake"])
         for node in nodes:
-            node.epoch_finalized(comp)
+            node.epoch_finalized(comp.epoch)
         for m in miners:
             uid = uids[m.address]
             if comp.leaves[uid].incentive and not client.registry.call("claimed", netuid, comp.epoch, uid):

@@ -155,19 +155,43 @@ class SubnetValidator:
         if signed is not None and signed != root:
             raise RuntimeError(f"already signed a different result for epoch {comp.epoch}: not signing twice")
         signature = comp.result.sign(self.hotkey, self.client.chain.chain_id, self.client.registry.address)
+        # Everything needed once the epoch is final (carry, own claim) is kept, so a restarted
+        # validator finishes the epoch without recomputing it.
+        registered, uid = self.client.registry.call("uidOf", self.netuid, self.hotkey.address)
+        leaf = comp.leaves[uid] if registered else None
         self.store.put(f"signed:{self.netuid}:{comp.epoch}", root)
+        self.store.put(f"awaiting:{self.netuid}", {
+            "epoch": comp.epoch, "result_root": comp.result.result_root.hex(),
+            "bonds_stored": comp.output["bonds_stored"], "permits": comp.output["new_validator_permits"],
+            "claim": None if leaf is None else {
+                "uid": uid, "hotkey": leaf.hotkey, "incentive": leaf.incentive, "dividend": leaf.dividend,
+                "proof": [p.hex() for p in comp.proof(uid)]},
+        })
         return comp, signature
 
-    def epoch_finalized(self, comp: EpochComputation) -> None:
-        """Carry bonds and permits forward and claim this validator's own emission."""
+    def awaiting_epoch(self) -> int | None:
+        record = self.store.get(f"awaiting:{self.netuid}")
+        return None if record is None else int(record["epoch"])
+
+    def epoch_finalized(self, epoch: int) -> bool:
+        """If the epoch this validator signed is final on-chain with its root: carry bonds and permits
+        forward and claim its own emission. Returns False when the chain holds another result."""
+        record = self.store.get(f"awaiting:{self.netuid}")
+        if record is None or record["epoch"] != epoch:
+            return False
+        if self.client.registry.call("results", self.netuid, epoch)[0].hex() != record["result_root"]:
+            return False
         carry = self.store.carry(self.netuid)
-        carry.update(comp.output)
+        carry.update({"bonds_stored": record["bonds_stored"], "new_validator_permits": record["permits"]})
         self.store.save_carry(self.netuid, carry)
-        registered, uid = self.client.registry.call("uidOf", self.netuid, self.hotkey.address)
-        if registered and not self.client.registry.call("claimed", self.netuid, comp.epoch, uid):
-            leaf = comp.leaves[uid]
-            if leaf.incentive + leaf.dividend > 0:
-                self.client.claim(self.hotkey, comp, uid)
+        claim = record["claim"]
+        if claim and claim["incentive"] + claim["dividend"] > 0 and not self.client.registry.call(
+                "claimed", self.netuid, epoch, claim["uid"]):
+            self.client.registry.transact(self.hotkey, "claim", self.netuid, epoch, claim["uid"], claim["hotkey"],
+                                          claim["incentive"], claim["dividend"],
+                                          [bytes.fromhex(p) for p in claim["proof"]])
+        self.store.put(f"awaiting:{self.netuid}", None)
+        return True
 
 
 class ValidatorLoop:
@@ -184,19 +208,18 @@ class ValidatorLoop:
         self.miners = miners
         self.signatures_dir = signatures_dir
         signatures_dir.mkdir(parents=True, exist_ok=True)
-        self.last_comp: EpochComputation | None = None
 
     async def step(self) -> str:
         node, client, store = self.node, self.node.client, self.node.store
         netuid = node.netuid
         subnet = client.subnet(netuid)
         target = int(subnet["lastEpoch"]) + 1
-        if self.last_comp is not None and self.last_comp.epoch < target:
-            done = client.registry.call("results", netuid, self.last_comp.epoch)
-            if done[0] == self.last_comp.result.result_root:
-                node.epoch_finalized(self.last_comp)
-                self.last_comp = None
-                return f"epoch {target - 1} finalized: carried bonds forward and claimed"
+        awaiting = node.awaiting_epoch()
+        if awaiting is not None and awaiting < target:
+            if node.epoch_finalized(awaiting):
+                return f"epoch {awaiting} finalized: carried bonds forward and claimed"
+            store.put(f"awaiting:{netuid}", None)
+            return f"epoch {awaiting} finalized with a result this validator did not sign: carry not updated"
         if store.get(f"committed_for:{netuid}") != target:
             scores = await node.score(self.miners)
             uids, values = node.weights(scores)
@@ -211,7 +234,6 @@ class ValidatorLoop:
         if client.chain.block_number() < client.next_epoch_block(netuid):
             return f"waiting for block {client.next_epoch_block(netuid)} (epoch {target})"
         comp, signature = node.compute_and_sign()
-        self.last_comp = comp
         mine = self.signatures_dir / f"{netuid}-{comp.epoch}-{node.hotkey.address}.json"
         mine.write_text(json.dumps({"root": comp.result.result_root.hex(), "state": comp.result.state_root.hex(),
                                     "signature": signature.hex()}))
