@@ -41,6 +41,7 @@ bench: setup
 	$(PY) bench/chain_throughput.py
 	$(PY) bench/market.py
 	$(PY) bench/yuma.py
+	$(PY) bench/subnet.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
