@@ -80,6 +80,7 @@ contract SubnetRegistry is Owned {
     IERC20 public immutable token;
     IEmissionSchedule public immutable emission;
     uint256 public rootPool; // pulled from the schedule, not yet allocated to a subnet
+    uint256 public accounted; // TSR this contract knows it holds; the rest was sent or minted to it
     uint16 public subnetCount;
     bytes32 public immutable DOMAIN_SEPARATOR;
 
@@ -155,6 +156,7 @@ contract SubnetRegistry is Owned {
     function createSubnet(Hyper calldata hyper, uint256 registrationCost) external returns (uint16 netuid) {
         uint256 cost = creationCost();
         rootPool += cost; // recycled into emission
+        accounted += cost;
         netuid = _create(msg.sender, hyper, registrationCost);
         token.safeTransferFrom(msg.sender, address(this), cost);
     }
@@ -204,6 +206,7 @@ contract SubnetRegistry is Owned {
         _neurons[netuid][uid] = Neuron(msg.sender, uint64(block.number), 0, 0);
         _uidPlusOne[netuid][msg.sender] = uid + 1;
         rootPool += s.registrationCost; // registration fees are recycled into emission
+        accounted += s.registrationCost;
         emit NeuronRegistered(netuid, uid, msg.sender, replaced);
         if (s.registrationCost > 0) token.safeTransferFrom(msg.sender, address(this), s.registrationCost);
     }
@@ -224,6 +227,7 @@ contract SubnetRegistry is Owned {
         v.shares += shares;
         sharesOf[netuid][hotkey][msg.sender] += shares;
         s.totalStake += amount;
+        accounted += amount;
         emit Staked(netuid, hotkey, msg.sender, amount, shares);
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -239,6 +243,7 @@ contract SubnetRegistry is Owned {
         v.shares -= shares;
         v.assets -= assets;
         s.totalStake -= assets;
+        accounted -= assets;
         emit Unstaked(netuid, hotkey, msg.sender, assets, shares);
         token.safeTransfer(msg.sender, assets);
     }
@@ -293,12 +298,14 @@ contract SubnetRegistry is Owned {
 
     // ---------------------------------------------------------------- emission and epochs
 
-    /// @notice Pull what the EmissionSchedule owes this registry into the root pool.
+    /// @notice Pull what the EmissionSchedule owes this registry into the root pool, together with
+    /// any TSR that reached the registry outside its own flows (a `distribute()` called by someone
+    /// else mints to every recipient; a plain transfer), so none of it is stranded.
     function pullEmission() external returns (uint256 amount) {
-        uint256 before = token.balanceOf(address(this));
         emission.distribute();
-        amount = token.balanceOf(address(this)) - before;
+        amount = token.balanceOf(address(this)) - accounted;
         rootPool += amount;
+        accounted += amount;
         emit EmissionPulled(amount, rootPool);
     }
 
@@ -325,6 +332,7 @@ contract SubnetRegistry is Owned {
         s.lastEpochBlock = uint64(block.number);
         s.pruneUid = pruneUid;
         results[netuid][epoch] = Result(resultRoot, amount, 0);
+        accounted -= ownerCut;
         emit EpochFinalized(netuid, epoch, stateRoot, resultRoot, amount, ownerCut, signed, s.totalStake, pruneUid);
         if (ownerCut > 0) token.safeTransfer(s.owner, ownerCut);
     }
@@ -370,6 +378,7 @@ contract SubnetRegistry is Owned {
         uint256 take = v.shares == 0 ? dividend : (dividend * v.take) / type(uint16).max;
         v.assets += dividend - take;
         _subnets[netuid].totalStake += dividend - take;
+        accounted -= incentive + take;
         emit Claimed(netuid, epoch, uid, hotkey, incentive, dividend, take);
         if (incentive + take > 0) token.safeTransfer(hotkey, incentive + take);
     }
