@@ -77,7 +77,11 @@ def div(a: Bits | int, b: Bits | int) -> Bits:
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     zero = b == 0
-    safe_b = np.where(zero, 1, b) if zero.any() else b
+    if zero.any():  # 0 / 1 stands in for x / 0, whose result is replaced by 0 below
+        safe_b = np.where(zero, 1, b)
+        a = np.where(zero, 0, a)
+    else:
+        safe_b = b
     # a * 2**32 and b are exact in float64 and the division is correctly rounded, so the floor
     # is exact or one too high (when rounding lands on the next integer).
     q = np.floor(a * _TWO32 / safe_b).astype(np.int64)
