@@ -54,7 +54,7 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
     chain = ctx.chain
     d: Deployment = ctx.state["deployment"]
     owner = dev_account(0)
-    # seven more keys than the ten dev accounts: deterministic demo keys, funded like dev accounts
+    # seven keys beyond the ten dev accounts (the market stage uses those): deterministic, devnet-funded
     keys = [Account.from_key(keccak(f"tessera demo subnet key {i}".encode())) for i in range(7)]
     validators, miners = keys[:3], keys[3:]
     for who in validators + miners:
