@@ -20,6 +20,7 @@ from tessera.chain import EmbeddedChain
 from tessera.protocol.deploy import Deployment, deploy_protocol
 from tessera.protocol.faucet import fund_tsr
 from tessera.subnet.client import Carry, SubnetClient, SubnetHyper, commit_hash
+from tessera.subnet.devnet import join_root, settle_root_epoch
 from tessera.subnet.settlement import order_signatures
 
 TSR = 10**18
@@ -52,21 +53,10 @@ def measure() -> dict[str, int]:
         for v in validators:
             receipt = r.transact(v, "revealWeights", netuid, [0, 1, 2], [65535, 30000, 100], salts[v.address])
         gas["revealWeights_3_uids"] = receipt.gas_used
-        for v in validators:
-            c.register(v, 0)
-            c.stake(v, 0, v.address, 10 * TSR)
-            salt = c.commit_weights(v, 0, [netuid], [65535])
-            chain.mine(1)
-            c.reveal_weights(v, 0, [netuid], [65535], salt)
-        while r.call("rootPool") < 5 * TSR:
-            chain.mine(20)
-            c.pull_emission(owner)
-        chain.mine(max(0, c.next_epoch_block(0) - chain.block_number()))
-        result, amounts, tree = c.root_allocation()
-        sigs = {v.address: result.sign(v, chain.chain_id, r.address) for v in validators}
-        gas["finalizeEpoch_root_3_signatures"] = c.finalize(owner, result, order_signatures(sigs)).gas_used
-        receipt = r.transact(owner, "creditSubnet", result.epoch, netuid, amounts[netuid], tree.proof(netuid))
-        gas["creditSubnet"] = receipt.gas_used
+        join_root(c, validators, netuid)
+        root = settle_root_epoch(c, owner, validators, netuid, min_pool=5 * TSR)
+        gas["finalizeEpoch_root_3_signatures"] = root.finalize_receipt.gas_used
+        gas["creditSubnet"] = root.credit_receipt.gas_used
         chain.mine(30)
         comp = c.compute_epoch(netuid, Carry())
         sigs = {v.address: comp.result.sign(v, chain.chain_id, r.address) for v in validators[:2]}

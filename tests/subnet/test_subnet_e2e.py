@@ -12,6 +12,7 @@ from tessera.errors import ContractRevert, SubnetError
 from tessera.protocol.deploy import Deployment
 from tessera.protocol.faucet import fund_tsr
 from tessera.subnet.client import Carry, SubnetClient, SubnetHyper
+from tessera.subnet.devnet import join_root, settle_root_epoch
 from tessera.subnet.settlement import RAO, order_signatures
 
 TSR = 10**18
@@ -51,21 +52,8 @@ def net(chain: Chain, deployment: Deployment) -> Net:
 
 def _fund_subnet(net: Net, amount: int) -> None:
     """Root network: validators stake on root, weigh the subnet, and finalize a root epoch."""
-    c, registry = net.client, net.client.registry
-    for v in net.validators:
-        c.register(v, 0)
-        c.stake(v, 0, v.address, 10 * TSR)
-        salt = c.commit_weights(v, 0, [net.netuid], [65535])
-        net.chain.mine(1)
-        c.reveal_weights(v, 0, [net.netuid], [65535], salt)
-    while int(registry.call("rootPool")) < amount:
-        net.chain.mine(20)
-        c.pull_emission(net.owner)
-    net.chain.mine(max(0, c.next_epoch_block(0) - net.chain.block_number()))
-    result, amounts, tree = c.root_allocation()
-    sigs = {v.address: result.sign(v, net.chain.chain_id, registry.address) for v in net.validators}
-    c.finalize(net.owner, result, order_signatures(sigs))
-    c.credit_subnet(net.owner, result.epoch, net.netuid, amounts[net.netuid], tree)
+    join_root(net.client, net.validators, net.netuid)
+    settle_root_epoch(net.client, net.owner, net.validators, net.netuid, min_pool=amount)
 
 
 def test_epoch_settles_with_two_thirds_signatures_and_exact_claims(net: Net) -> None:

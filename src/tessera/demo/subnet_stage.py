@@ -22,6 +22,7 @@ from ..accounts.dev import dev_account
 from ..protocol.deploy import Deployment
 from ..protocol.faucet import fund_tsr
 from ..subnet.client import SubnetClient, SubnetHyper
+from ..subnet.devnet import join_root, settle_root_epoch
 from ..subnet.miner import create_miner_app, onnx_predictor
 from ..subnet.settlement import order_signatures
 from ..subnet.validator import Dataset, SubnetValidator, ValidatorStore
@@ -71,7 +72,7 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
     out.lines.append(f"subnet {netuid}: {len(miners)} miners (UIDs {miner_uid}: {', '.join(ROLES)}), "
                      f"3 validators staking {'/'.join(map(str, STAKES))} TSR, Yuma 3, tempo {HYPER.tempo} blocks")
 
-    _join_root(chain, client, validators, netuid)
+    join_root(client, validators, netuid)
 
     apps = {
         "good": create_miner_app(miners[0], onnx_predictor(write_classifier(tmp / "good.onnx"))),
@@ -98,7 +99,7 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
     signed_fractions: list[float] = []
     last: Any = None
     for epoch in (1, 2):
-        allocated = _root_epoch(chain, client, owner, validators, netuid)
+        allocated = settle_root_epoch(client, owner, validators, netuid, min_pool=10 * TSR).amount
         out.lines.append(f"root epoch: the root validators' weights allocate {allocated / TSR:,.4f} TSR to subnet "
                          f"{netuid} (18% to its owner, 82% through its epoch: 41% miners, 41% validators)")
         transports = {
@@ -168,26 +169,3 @@ async def _score_all(nodes: list[SubnetValidator], miners: list[Any], miner_uid:
                    for uid, m in zip(miner_uid, miners)}
         results.append(await node.score(clients))
     return results
-
-
-def _join_root(chain: Any, client: SubnetClient, validators: list[Any], netuid: int) -> None:
-    """The validators also stake on the root network and weigh this subnet there (commit, reveal)."""
-    for v in validators:
-        client.register(v, 0)
-        client.stake(v, 0, v.address, 10 * TSR)
-        salt = client.commit_weights(v, 0, [netuid], [65535])
-        chain.mine(1)
-        client.reveal_weights(v, 0, [netuid], [65535], salt)
-
-
-def _root_epoch(chain: Any, client: SubnetClient, owner: Any, validators: list[Any], netuid: int) -> int:
-    """Pull emission, run a root epoch signed by the root validators, credit the subnet its share."""
-    chain.mine(max(1, client.next_epoch_block(0) - chain.block_number()))
-    while int(client.registry.call("rootPool")) < 10 * TSR:
-        chain.mine(50)
-        client.pull_emission(owner)
-    result, amounts, tree = client.root_allocation()
-    sigs = {v.address: result.sign(v, chain.chain_id, client.registry.address) for v in validators}
-    client.finalize(owner, result, order_signatures(sigs))
-    client.credit_subnet(owner, result.epoch, netuid, amounts[netuid], tree)
-    return amounts[netuid]

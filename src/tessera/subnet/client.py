@@ -147,10 +147,10 @@ class SubnetClient:
         s = self.subnet(netuid)
         return int(s["lastEpochBlock"]) + s["hyper"].tempo
 
-    def epoch_block(self, netuid: int) -> int:
+    def epoch_block(self, netuid: int, subnet: dict[str, Any] | None = None) -> int:
         """The block the pending epoch reads: the last tempo boundary reached since the previous epoch
         (the due block itself when not yet reached), so late validators still agree on one block."""
-        s = self.subnet(netuid)
+        s = self.subnet(netuid) if subnet is None else subnet
         last, tempo, now = int(s["lastEpochBlock"]), s["hyper"].tempo, self.chain.block_number()
         return last + tempo * max(1, (now - last) // tempo)
 
@@ -201,7 +201,7 @@ class SubnetClient:
 
     def compute_epoch(self, netuid: int, carry: Carry, block: int | None = None) -> EpochComputation:
         s = self.subnet(netuid)
-        at = self.epoch_block(netuid) if block is None else block
+        at = self.epoch_block(netuid, s) if block is None else block
         if at > self.chain.block_number():
             raise SubnetError(f"subnet {netuid}'s next epoch is due at block {at}; the chain is at "
                               f"{self.chain.block_number()}: wait (or mine) until then")
@@ -239,8 +239,8 @@ class SubnetClient:
                                         "pool": pool, "block": at}, sort_keys=True).encode())
         return EpochResult(0, epoch, state_root, tree.root, sum(amounts), NO_PRUNE), amounts, tree
 
-    def credit_subnet(self, signer: Signer, root_epoch: int, netuid: int, amount: int, tree: MerkleTree) -> None:
-        self.registry.transact(signer, "creditSubnet", root_epoch, netuid, amount, tree.proof(netuid))
+    def credit_subnet(self, signer: Signer, root_epoch: int, netuid: int, amount: int, tree: MerkleTree) -> Any:
+        return self.registry.transact(signer, "creditSubnet", root_epoch, netuid, amount, tree.proof(netuid))
 
 
 def _prune_uid(state: dict[str, Any], output: dict[str, Any], hyper: SubnetHyper, block: int) -> int:

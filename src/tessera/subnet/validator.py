@@ -26,6 +26,7 @@ from eth_account.signers.local import LocalAccount
 
 from .client import Carry, EpochComputation, SubnetClient
 from .miner import recover_answer_signer
+from .settlement import order_signatures
 
 COPY_TOLERANCE = 1e-4
 
@@ -245,8 +246,6 @@ class ValidatorLoop:
         stake = {a: client.registry.call("stakeOf", netuid, a) for a in signatures}
         if sum(stake.values()) * 3 <= int(subnet["totalStake"]) * 2:
             return f"signed epoch {comp.epoch}; {len(signatures)} signatures so far, below 2/3 of stake"
-        from .settlement import order_signatures
-
         try:
             client.finalize(node.hotkey, comp.result, order_signatures(signatures))
         except Exception as e:  # another validator may have finalized first
