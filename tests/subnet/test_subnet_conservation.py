@@ -8,6 +8,7 @@ Runs on the embedded chain; one deployment is shared and each example starts fro
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -19,11 +20,16 @@ from tessera.chain import EmbeddedChain
 from tessera.protocol.deploy import Deployment, deploy_protocol
 from tessera.protocol.faucet import fund_tsr
 from tessera.subnet.client import SubnetClient, SubnetHyper
-from tessera.subnet.settlement import EpochResult, Leaf, MerkleTree, order_signatures
+from tessera.subnet.settlement import EpochResult, Leaf, MerkleTree, order_signatures, root_leaf_hash
 
 TSR = 10**18
 TEMPO = 5
 _WORLD: dict[str, Any] = {}
+
+
+def part(whole: int, fraction: float) -> int:
+    """`whole * fraction` in integers: a float product of an 18-decimal amount can round above `whole`."""
+    return whole * round(fraction * 1_000_000) // 1_000_000
 
 
 def world() -> dict[str, Any]:
@@ -86,7 +92,7 @@ class SubnetConservation(RuleBasedStateMachine):
         v = self.validators[who]
         shares = self.r.call("sharesOf", netuid, v.address, v.address)
         if shares:
-            self.r.transact(v, "unstake", netuid, v.address, max(1, int(shares * fraction)))
+            self.r.transact(v, "unstake", netuid, v.address, max(1, part(shares, fraction)))
 
     @rule(blocks=st.integers(1, 30))
     def pull_emission(self, blocks: int) -> None:
@@ -102,10 +108,8 @@ class SubnetConservation(RuleBasedStateMachine):
     @precondition(lambda self: self.r.call("rootPool") > 0 and self.c.subnet(0)["totalStake"] > 0)
     @rule(fraction=st.floats(0.0, 1.0))
     def root_epoch(self, fraction: float) -> None:
-        amount = int(self.r.call("rootPool") * fraction)
+        amount = part(self.r.call("rootPool"), fraction)
         epoch = int(self.c.subnet(0)["lastEpoch"]) + 1
-        from tessera.subnet.settlement import root_leaf_hash
-
         amounts = [0, amount]
         tree = MerkleTree([root_leaf_hash(epoch, k, a) for k, a in enumerate(amounts)])
         self._finalize(0, amount, amounts, tree)
@@ -174,6 +178,7 @@ class SubnetConservation(RuleBasedStateMachine):
             assert int(self.c.subnet(netuid)["totalStake"]) == vaults
 
 
-SubnetConservation.TestCase.settings = settings(max_examples=int(__import__("os").environ.get("SUBNET_EXAMPLES", "12")), stateful_step_count=14, deadline=None,
-                                                suppress_health_check=[HealthCheck.too_slow])
+SubnetConservation.TestCase.settings = settings(
+    max_examples=int(os.environ.get("SUBNET_EXAMPLES", "12")), stateful_step_count=14, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
 TestSubnetConservation = SubnetConservation.TestCase
