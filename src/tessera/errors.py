@@ -20,8 +20,13 @@ exceptions are translated at the boundary (``raise X from e``) so callers catch 
     ├── PricingError             a provider's pricing strategy (e.g. an external script) failed
     ├── ManifestError            a workload manifest is refused (wrong hash, bad signature, malformed)
     ├── WorkloadError            a workload could not be started or failed in its sandbox
-    └── SubnetError              incentive-network failures (subnets, Yuma epochs, settlement)
-        └── EpochInputError      a Yuma epoch state is malformed (names the field and the fix)
+    ├── SubnetError              incentive-network failures (subnets, Yuma epochs, settlement)
+    │   └── EpochInputError      a Yuma epoch state is malformed (names the field and the fix)
+    └── ZkError                  zkML failures (circuits, keys, proofs)
+        ├── UnsupportedModelError  an ONNX op the prover cannot handle, or dynamic shapes
+        ├── ModelTooLargeError     the estimate says proving would not fit this machine
+        ├── ZkInputError           an input file that does not match the model (shape, format)
+        └── ProofError             a proof or its artifacts are corrupted or do not verify
 
 Every message says what went wrong and what to do about it.
 """
@@ -126,6 +131,26 @@ class EpochInputError(SubnetError):
     """A Yuma epoch state is malformed; the message names the field and what it must hold."""
 
 
+class ZkError(TesseraError):
+    """zkML: compiling a model into a circuit, setting up keys, proving or verifying."""
+
+
+class UnsupportedModelError(ZkError):
+    """The ONNX model uses an op the prover cannot handle, or has dynamic shapes."""
+
+
+class ModelTooLargeError(ZkError):
+    """The estimate predicts that proving needs more memory or rows than this machine allows."""
+
+
+class ZkInputError(ZkError):
+    """An input does not match the model: wrong shape, malformed JSON, non-numeric values."""
+
+
+class ProofError(ZkError):
+    """A proof, or an artifact it depends on, is corrupted or fails verification."""
+
+
 __all__ = [
     "ArtifactError",
     "ChainConnectionError",
@@ -136,6 +161,11 @@ __all__ = [
     "ContractRevert",
     "DeploymentError",
     "EpochInputError",
+    "ZkError",
+    "UnsupportedModelError",
+    "ModelTooLargeError",
+    "ZkInputError",
+    "ProofError",
     "KeystoreError",
     "ManifestError",
     "PricingError",

@@ -110,7 +110,8 @@ def _matches_chain(chain: Chain, manifest: Manifest) -> bool:
 # Fields: maxUids, maxValidators, tempo, immunityPeriod, revealWindow, kappa, bondsMovingAverage, yumaVersion
 ROOT_HYPERPARAMETERS = (64, 64, 100, 0, 100, 32767, 900_000, 0)
 
-PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market", "SubnetRegistry")
+PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market", "SubnetRegistry",
+                      "Halo2VerifierReusable", "ModelRegistry", "InferenceVerifier")
 
 
 def _check_artifacts(manifest: Manifest) -> list[str]:
@@ -185,6 +186,13 @@ def deploy_protocol(
     schedule.transact(signer, "setRecipient", subnets.address, 1)
     if chain.is_devnet:
         schedule.transact(signer, "setRecipient", signer.address, 1)
+    # zkML: one reusable Halo2 verifier serves every model; each model brings its verifying key (VKA)
+    halo2, r = Contract.deploy(chain, signer, "Halo2VerifierReusable")
+    record("Halo2VerifierReusable", halo2, r.block_number)
+    models, r = Contract.deploy(chain, signer, "ModelRegistry")
+    record("ModelRegistry", models, r.block_number)
+    inference, r = Contract.deploy(chain, signer, "InferenceVerifier", models.address)
+    record("InferenceVerifier", inference, r.block_number)
     for name, rec in records.items():
         registry.transact(signer, "set", registry_key(name), rec.address)
     if "Stablecoin" not in records:
@@ -217,6 +225,9 @@ class Deployment:
     providers: Contract
     market: Contract
     subnets: Contract
+    zk_verifier: Contract
+    models: Contract
+    inference: Contract
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: Manifest) -> "Deployment":
@@ -230,4 +241,7 @@ class Deployment:
             providers=Contract.at(chain, "ProviderRegistry", manifest.address("ProviderRegistry")),
             market=Contract.at(chain, "Market", manifest.address("Market")),
             subnets=Contract.at(chain, "SubnetRegistry", manifest.address("SubnetRegistry")),
+            zk_verifier=Contract.at(chain, "Halo2VerifierReusable", manifest.address("Halo2VerifierReusable")),
+            models=Contract.at(chain, "ModelRegistry", manifest.address("ModelRegistry")),
+            inference=Contract.at(chain, "InferenceVerifier", manifest.address("InferenceVerifier")),
         )
