@@ -7,6 +7,7 @@ records the sha256 of its files, and a corrupted entry is refused rather than us
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -102,6 +103,9 @@ def model_id_of(onnx_hash: bytes, settings_hash: bytes, vk_hash: bytes) -> str:
 
 
 def default_cache_dir() -> Path:
+    """TESSERA_ZK_CACHE, else <TESSERA_HOME or ~/.tessera>/zk."""
+    if os.environ.get("TESSERA_ZK_CACHE"):
+        return Path(os.environ["TESSERA_ZK_CACHE"]).expanduser()
     home = os.environ.get("TESSERA_HOME")
     return (Path(home) if home else Path.home() / ".tessera").expanduser() / "zk"
 
@@ -164,6 +168,17 @@ def compile_model(
     circuit_model = onnx_graph.batch_model(model, options.batch)
     circuit_bytes = circuit_model.SerializeToString()
     directory = cache_dir / "models" / cache_key(circuit_bytes, options, srs_path)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    # one compiler per cache entry at a time: a second process waits, then finds the entry cached
+    with open(directory.with_name(directory.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _compile_locked(directory, source, circuit_model, circuit_bytes, options, cache_dir, srs_path,
+                               calibration, force)
+
+
+def _compile_locked(directory: Path, source: Path, circuit_model: onnx.ModelProto, circuit_bytes: bytes,
+                    options: ZkOptions, cache_dir: Path, srs_path: Path | str | None,
+                    calibration: dict[str, Any] | None, force: bool) -> tuple[CompiledModel, bool]:
     if not force:
         cached = load_cached(directory)
         if cached is not None:
