@@ -89,9 +89,10 @@ def test_stale_artifact_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert "artifact Registry is stale" in line and "make contracts" in line
 
 
-def test_installed_entry_point_runs_the_demo_json() -> None:
+def test_installed_entry_point_runs_the_demo_json(tmp_path: Path) -> None:
+    env = {**os.environ, "TESSERA_HOME": str(tmp_path)}  # its zk cache too: compiled fresh, as on a new machine
     proc = subprocess.run([sys.executable, "-m", "tessera", "demo", "--json"], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=400, env=env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     names = [s["name"] for s in report["stages"]]
@@ -107,3 +108,8 @@ def test_installed_entry_point_runs_the_demo_json() -> None:
     f = subnet["figures"]
     assert f["epochs"] == 2 and 2 / 3 < f["signed_stake_fraction"] <= 1
     assert f["copier_dividend_share"] == 0 and f["good_miner_share"] > 0
+    zk = next(s for s in report["stages"] if s["name"] == "zkml")
+    f = zk["figures"]
+    assert f["batch_size"] == 32 and f["tampered_rejected"] is True and f["cache_hit"] is False
+    assert 0 < f["gas_per_inference"] <= 50_000 and f["srs_unsafe"] is True
+    assert f["labels_agree"] == 32 and f["max_abs_error"] < 0.01

@@ -58,7 +58,7 @@ Stage = Callable[[DemoContext, StageResult], None]
 
 
 def _stages() -> list[tuple[str, Stage]]:
-    from . import market_stage, stages, subnet_stage
+    from . import market_stage, stages, subnet_stage, zkml_stage
 
     return [
         ("chain", stages.chain_stage),
@@ -67,6 +67,7 @@ def _stages() -> list[tuple[str, Stage]]:
         ("halving", stages.halving_stage),
         ("events", stages.events_stage),
         ("market", market_stage.market_stage),
+        ("zkml", zkml_stage.zkml_stage),
         ("subnet", subnet_stage.subnet_stage),
     ]
 
