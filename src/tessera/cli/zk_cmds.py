@@ -10,8 +10,8 @@ from typing import Any, Callable
 import click
 
 from ..errors import ContractRevert, ZkInputError
-from ..zkml import (CompiledModel, InferenceClient, InferenceProof, ZkOptions, compile_model, estimate,
-                    find_compiled, load_input, prove, verify)
+from ..zkml import (CompiledModel, InferenceClient, InferenceProof, ZkOptions, batch_model, check_input,
+                    compile_model, estimate, find_compiled, load_input, load_model, prove, verify)
 from ..zkml.options import TARGETS, VISIBILITIES
 from .main import account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer, settings_from
 from .output import emit, fail
@@ -125,6 +125,7 @@ def prove_cmd(ctx: click.Context, model: Path, input_path: Path, out_path: Path,
               srs_path: Path | None, as_json: bool) -> None:
     """Prove one inference (or a batch) of MODEL; compiles it first unless cached."""
     data = load_input(input_path)
+    check_input(batch_model(load_model(model), batch), data)  # a wrong input fails before any compiling
     compiled, hit = _compile(ctx, model, batch, input_visibility, output_visibility, target, calibration_path,
                              srs_path)
     proof = prove(compiled, data)
