@@ -86,6 +86,18 @@ contract ProviderRegistry is Owned {
         _;
     }
 
+    /// @notice Contracts besides the market that may slash for proven misbehaviour (e.g. the
+    /// InferenceEscrow, for an invalid proof the provider signed).
+    mapping(address => bool) public slashers;
+
+    event SlasherSet(address indexed slasher, bool allowed);
+
+    function setSlasher(address slasher, bool allowed) external onlyOwner {
+        if (slasher == address(0)) revert ZeroAddress();
+        slashers[slasher] = allowed;
+        emit SlasherSet(slasher, allowed);
+    }
+
     // ---- governance ----
 
     function setMarket(address market_) external onlyOwner {
@@ -260,7 +272,8 @@ contract ProviderRegistry is Owned {
 
     /// @notice Slash `slashBps` of the bond for a missed SLA: half compensates `victim`, half goes to the
     /// slash treasury. Returns (slashed, compensation).
-    function slash(address who, address victim) external onlyMarket returns (uint256 amount, uint256 compensation) {
+    function slash(address who, address victim) external returns (uint256 amount, uint256 compensation) {
+        if (msg.sender != market && !slashers[msg.sender]) revert NotMarket(msg.sender);
         Provider storage p = _providers[who];
         amount = (p.bond * slashBps) / 10_000;
         compensation = amount / 2;

@@ -11,6 +11,8 @@ from tessera.chain import Chain, EmbeddedChain
 from tessera.chain.devnet import Devnet, start_anvil
 from tessera.protocol.deploy import Deployment, deploy_protocol
 
+pytest_plugins = ["zk_fixtures"]  # compiled models and proofs, shared by the zkml and market tests
+
 
 @pytest.fixture(scope="session")
 def anvil() -> Iterator[Devnet]:

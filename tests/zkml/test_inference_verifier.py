@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import mlp
+from zk_fixtures import mlp
 
 from tessera.accounts.dev import dev_account
 from tessera.chain import Chain

@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import mlp
+from zk_fixtures import mlp
 
 from tessera.errors import UnsupportedModelError
 from tessera.zkml import batch_model, input_specs, load_model, output_specs

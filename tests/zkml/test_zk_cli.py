@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import mlp
+from zk_fixtures import mlp
 
 from tessera.cli import cli
 

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import BATCH, SAMPLE, mlp
+from zk_fixtures import BATCH, SAMPLE, mlp
 from onnx import TensorProto, helper
 
 from tessera.errors import ModelTooLargeError, ProofError, UnsupportedModelError, ZkInputError

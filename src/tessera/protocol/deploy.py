@@ -111,7 +111,7 @@ def _matches_chain(chain: Chain, manifest: Manifest) -> bool:
 ROOT_HYPERPARAMETERS = (64, 64, 100, 0, 100, 32767, 900_000, 0)
 
 PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market", "SubnetRegistry",
-                      "Halo2VerifierReusable", "ModelRegistry", "InferenceVerifier")
+                      "Halo2VerifierReusable", "ModelRegistry", "InferenceVerifier", "InferenceEscrow")
 
 
 def _check_artifacts(manifest: Manifest) -> list[str]:
@@ -193,6 +193,11 @@ def deploy_protocol(
     record("ModelRegistry", models, r.block_number)
     inference, r = Contract.deploy(chain, signer, "InferenceVerifier", models.address)
     record("InferenceVerifier", inference, r.block_number)
+    # market leases with `proof: zk`: pay per verified result; a bad proof the provider signed slashes it
+    escrow, r = Contract.deploy(chain, signer, "InferenceEscrow", stable_address, market.address, providers.address,
+                                inference.address)
+    record("InferenceEscrow", escrow, r.block_number)
+    providers.transact(signer, "setSlasher", escrow.address, True)
     for name, rec in records.items():
         registry.transact(signer, "set", registry_key(name), rec.address)
     if "Stablecoin" not in records:
@@ -228,6 +233,7 @@ class Deployment:
     zk_verifier: Contract
     models: Contract
     inference: Contract
+    inference_escrow: Contract
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: Manifest) -> "Deployment":
@@ -244,4 +250,5 @@ class Deployment:
             zk_verifier=Contract.at(chain, "Halo2VerifierReusable", manifest.address("Halo2VerifierReusable")),
             models=Contract.at(chain, "ModelRegistry", manifest.address("ModelRegistry")),
             inference=Contract.at(chain, "InferenceVerifier", manifest.address("InferenceVerifier")),
+            inference_escrow=Contract.at(chain, "InferenceEscrow", manifest.address("InferenceEscrow")),
         )
