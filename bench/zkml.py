@@ -132,13 +132,15 @@ def child_direct(model_path: Path, batch: int, work: Path, srs_dir: Path) -> dic
 def run_child(mode: str, model: str, model_path: Path, batch: int, srs_dir: Path) -> dict[str, Any]:
     """One case in a fresh process: its max RSS is the case's peak memory."""
     with tempfile.TemporaryDirectory(prefix=f"bench-zkml-{mode}-") as tmp:
-        proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(model_path), str(batch), tmp,
-                                 str(srs_dir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
+        log = Path(tmp) / "stderr.log"
+        with log.open("w") as err:
+            proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(model_path), str(batch), tmp,
+                                     str(srs_dir)], stdout=subprocess.PIPE, stderr=err, text=True)
+            assert proc.stdout is not None
+            out = proc.stdout.read()
+            _, status, usage = os.wait4(proc.pid, 0)
         if status != 0:
-            return {"error": f"child exited with status {status}", "output": out[-500:]}
+            return {"error": f"child exited with status {status}", "stderr": log.read_text()[-800:]}
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         result["peak_rss_mib"] = usage.ru_maxrss // 1024
         return result
