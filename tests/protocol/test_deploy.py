@@ -27,7 +27,8 @@ def test_deploy_twice_changes_nothing(chain: Chain, tmp_path: Path) -> None:
     d = Deployment.from_manifest(chain, second)
     assert d.token.call("minter") == d.emission.address
     assert set(first.contracts) == {"Registry", "EmissionSchedule", "TesseraToken", "DevStablecoin", "SubnetRegistry",
-                                   "ProviderRegistry", "Market"}
+                                   "ProviderRegistry", "Market", "Halo2VerifierReusable", "ModelRegistry",
+                                   "InferenceVerifier", "InferenceEscrow"}
     raw = json.loads(path.read_text())
     assert raw["chain_id"] == chain.chain_id and raw["genesis_hash"].startswith("0x")
 

@@ -23,8 +23,9 @@ def ezkl_module() -> Any:
         import ezkl
     except ImportError as e:  # pragma: no cover - ezkl is a hard dependency
         raise ZkError("ezkl is not installed: run `make setup` (or `pip install ezkl==23.0.5`)") from e
-    if getattr(ezkl, "__version__", EZKL_VERSION) != EZKL_VERSION:
-        raise ZkError(f"ezkl {ezkl.__version__} is installed but Tessera pins {EZKL_VERSION}: run `make setup`")
+    version = getattr(ezkl, "__version__", EZKL_VERSION)
+    if version != EZKL_VERSION:
+        raise ZkError(f"ezkl {version} is installed but Tessera pins {EZKL_VERSION}: run `make setup`")
     return ezkl
 
 
