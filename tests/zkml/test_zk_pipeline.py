@@ -134,3 +134,16 @@ def test_estimate_predicts_and_refuses_what_does_not_fit(tmp_path: Path, monkeyp
     assert not estimate(model).fits
     with pytest.raises(ModelTooLargeError, match="needs ~.* GiB.*TESSERA_ZK_MEMORY_LIMIT"):
         compile_model(model, cache_dir=tmp_path / "cache")
+
+
+def test_committed_verifier_is_the_one_ezkl_writes() -> None:
+    """compile_model refuses models whose reusable verifier differs from this digest: the digest must be
+    the committed contract's (below its two-line provenance header)."""
+    import hashlib
+
+    from tessera.chain.artifacts import SOURCE_DIR
+    from tessera.zkml.compiler import REUSABLE_VERIFIER_SHA256
+
+    text = (SOURCE_DIR / "zk" / "Halo2VerifierReusable.sol").read_bytes()
+    body = text.split(b"\n", 2)[2]
+    assert hashlib.sha256(body).hexdigest() == REUSABLE_VERIFIER_SHA256

@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +29,10 @@ from .estimate import calibrated_settings, refuse_if_too_large
 from .options import ZkOptions, calibration_data
 from .srs import Srs, resolve
 
+# sha256 of the reusable verifier ezkl 23.0.5 writes, committed as contracts/zk/Halo2VerifierReusable.sol (after a
+# two-line header) and deployed once per chain. Every compile checks that ezkl's verifier for the new model is
+# still this one, so a model that would need another verifier is refused instead of failing on-chain.
+REUSABLE_VERIFIER_SHA256 = "b426d5f31e2f9d327baac7d9415dd135df06a6d2628f971ae7446c4bffbcd80f"
 _FILES = ("model.onnx", "settings.json", "model.ezkl", "vk.key", "vka.bytes")  # sha256-checked on load
 
 
@@ -198,6 +204,37 @@ def _compile_locked(directory: Path, source: Path, circuit_model: onnx.ModelProt
     return compiled, False
 
 
+_WRITE_VERIFIER = """
+import asyncio, sys, ezkl
+async def main():
+    await ezkl.create_evm_verifier(*sys.argv[1:6], reusable=True)
+try:
+    asyncio.run(main())
+except Exception:
+    pass
+"""
+
+
+def _check_reusable_verifier(work: Path, srs: Srs) -> None:
+    sol = work / "verifier.sol"
+    # ezkl writes the Solidity file, then fails downloading solc (offline) and leaves a runtime thread that
+    # aborts the interpreter at exit: so it runs in a throwaway process, and only the file is used
+    subprocess.run([sys.executable, "-c", _WRITE_VERIFIER, str(work / "vk.key"), str(work / "settings.json"),
+                    str(sol), str(work / "verifier.abi"), str(srs.path)],
+                   capture_output=True, timeout=600, check=False)
+    if not sol.is_file():
+        raise ZkError("ezkl did not write the reusable EVM verifier: check the ezkl installation (`make setup`)")
+    digest = _sha256(sol)
+    sol.unlink()
+    (work / "verifier.abi").unlink(missing_ok=True)
+    if digest != REUSABLE_VERIFIER_SHA256:
+        raise ZkError(
+            f"ezkl generated a different reusable verifier for this model (sha256 {digest[:16]}...) than the one "
+            "deployed with the protocol: this model cannot be verified on-chain by Tessera's verifier; "
+            "report it with the model attached"
+        )
+
+
 def _build(work: Path, source: Path, circuit_model: onnx.ModelProto, circuit_bytes: bytes, options: ZkOptions,
            cache_dir: Path, srs_path: Path | str | None, calibration: dict[str, Any] | None) -> CompiledModel:
     ezkl = ezkl_calls.ezkl_module()
@@ -226,6 +263,9 @@ def _build(work: Path, source: Path, circuit_model: onnx.ModelProto, circuit_byt
     ezkl_calls.call_async("compiling the verifying key for the EVM", ezkl.create_evm_vka, str(work / "vk.key"),
                           str(settings_file), str(work / "vka.bytes"), str(srs.path))
     timings["vka_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _check_reusable_verifier(work, srs)
+    timings["verifier_check_s"] = time.perf_counter() - t
 
     onnx_hash = keccak(circuit_bytes)
     settings_hash = keccak(canonical_settings(settings))
