@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast setup contracts check-contracts bench typecheck clean
+.PHONY: demo test test-fast setup contracts check-contracts bench bench-zkml typecheck clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -42,6 +42,10 @@ bench: setup
 	$(PY) bench/market.py
 	$(PY) bench/yuma.py
 	$(PY) bench/subnet.py
+
+# zkML: every model x batch through the pipeline and direct ezkl (about half an hour on 2 cores)
+bench-zkml: setup
+	$(PY) bench/zkml.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
