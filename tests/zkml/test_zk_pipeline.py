@@ -147,3 +147,11 @@ def test_committed_verifier_is_the_one_ezkl_writes() -> None:
     text = (SOURCE_DIR / "zk" / "Halo2VerifierReusable.sol").read_bytes()
     body = text.split(b"\n", 2)[2]
     assert hashlib.sha256(body).hexdigest() == REUSABLE_VERIFIER_SHA256
+
+
+def test_input_commitment_is_known_before_proving(proof: InferenceProof, compiled: CompiledModel) -> None:
+    from tessera.zkml import input_commitment
+
+    assert input_commitment(compiled, SAMPLE) == proof.input_commitment
+    other = {"input_data": [[v + 0.01 for v in SAMPLE["input_data"][0]]]}
+    assert input_commitment(compiled, other) != proof.input_commitment

@@ -135,9 +135,16 @@ def build_manifest(name: str, workload: dict[str, Any], base: Path) -> Manifest:
     limits = {"cpu_seconds": int(limits["cpu_seconds"]), "memory": parse_size(limits["memory"], "limits.memory"),
               "wall_seconds": int(limits["wall_seconds"])}
     body: dict[str, Any] = {"kind": kind, "limits": limits}
+    proof = str(workload.get("proof", "none"))
+    if proof not in ("none", "zk"):
+        raise ConfigError(f"workload.proof {proof!r}: use `none` or `zk` (zkML proof per result, docs/zkml.md)")
     if kind == "onnx":
         model = _require(workload, "model", "workload (kind onnx)")
         body["files"] = {"model.onnx": _read_file(base, model, "workload.model")}
+        if proof == "zk":
+            body["proof"] = "zk"  # results come with EZKL proofs, paid per verified result
+    elif proof == "zk":
+        raise ConfigError("workload.proof zk needs kind onnx: only ONNX models can be proved")
     elif kind == "batch":
         entry = _require(workload, "entrypoint", "workload (kind batch)")
         if not re.fullmatch(r"[\w./-]+\.py:\w+", str(entry)):

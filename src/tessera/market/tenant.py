@@ -63,6 +63,24 @@ class TenantSession:
     async def infer(self, lease_id: int, inputs: dict[str, Any]) -> dict[str, Any]:
         return await self._request("POST", lease_id, f"/leases/{lease_id}/infer", json={"inputs": inputs})
 
+    async def zk_infer(self, lease_id: int, escrow: Any, account_id: int, nonce: int, compiled: Any,
+                       data: dict[str, Any]) -> dict[str, Any]:
+        """A proved inference (`proof: zk` leases): sign the request for this input's commitment, get the
+        outputs with their proof, and check the proof locally before trusting the outputs."""
+        from ..errors import ProofError
+        from ..zkml import InferenceProof, input_commitment, verify
+
+        commitment = input_commitment(compiled, data)
+        signature = escrow.sign_request(self.account, account_id, nonce, commitment)
+        body = await self._request("POST", lease_id, f"/leases/{lease_id}/zk",
+                                   json={"account": account_id, "nonce": nonce, "input_data": data["input_data"],
+                                         "tenant_signature": "0x" + signature.hex()})
+        proof = InferenceProof.from_json(body["proof"])
+        if proof.input_commitment != commitment or not verify(proof, compiled):
+            raise ProofError(f"lease {lease_id}: the provider's proof for request {nonce} does not verify "
+                             "for this input: settle it on-chain to slash the provider")
+        return {**body, "proof": proof}
+
     async def logs(self, lease_id: int, tail: int = 200) -> str:
         ts = int(time.time())
         sig = sign(self.account, logs_message(self.client.chain.chain_id, self.client.market.address, lease_id, ts))

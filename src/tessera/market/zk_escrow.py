@@ -11,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from ..accounts.typed_data import sign_typed_data, typed_data
 from ..chain import Chain, Contract, Signer
 from ..chain.base import Receipt
+from ..errors import ManifestError
 from ..zkml.prover import InferenceProof
 
 if TYPE_CHECKING:
@@ -70,11 +73,22 @@ class InferenceEscrowClient:
                   "escrow", "paid")
         return dict(zip(fields, self.escrow.call("getAccount", account_id)))
 
+    def _request(self, account_id: int, nonce: int, input_commitment: list[int]) -> dict[str, Any]:
+        message = {"account": account_id, "nonce": nonce, "inputHash": keccak(_packed_words(input_commitment))}
+        return typed_data(self._domain(), REQUEST_TYPES, "InferenceRequest", message)
+
     def sign_request(self, tenant: LocalAccount, account_id: int, nonce: int, input_commitment: list[int]) -> bytes:
         """The tenant's consent to pay for one proved inference of this input (its public commitment)."""
-        message = {"account": account_id, "nonce": nonce, "inputHash": keccak(_packed_words(input_commitment))}
-        sig = sign_typed_data(tenant, typed_data(self._domain(), REQUEST_TYPES, "InferenceRequest", message))
+        sig = sign_typed_data(tenant, self._request(account_id, nonce, input_commitment))
         return sig.r + sig.s + bytes([sig.v])
+
+    def request_signer(self, account_id: int, nonce: int, input_commitment: list[int], signature: bytes) -> str:
+        """Who signed this request: a provider checks it is the tenant before doing any work."""
+        try:
+            return str(Account.recover_message(encode_typed_data(full_message=self._request(
+                account_id, nonce, input_commitment)), signature=signature))
+        except Exception as e:  # malformed signature bytes
+            raise ManifestError(f"the request signature is malformed ({e}): sign it with sign_request") from e
 
     def sign_result(self, provider: LocalAccount, account_id: int, nonce: int, proof: InferenceProof) -> SignedResult:
         message = {"account": account_id, "nonce": nonce, "proofHash": keccak(proof.proof_bytes),

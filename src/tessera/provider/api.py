@@ -5,6 +5,7 @@ thread, the only thread that touches the chain and the node's SQLite state.
     GET  /leases/{id}                 a lease's on-chain status and what the node is doing with it
     POST /leases/{id}/manifest        the tenant's manifest; header X-Tessera-Signature
     POST /leases/{id}/infer           inference through the lease (ONNX workloads)
+    POST /leases/{id}/zk              a proved inference, paid per verified result (`proof: zk`)
     GET  /leases/{id}/logs?ts=&sig=   the workload's log, for the tenant (signed, fresh timestamp)
 """
 
@@ -50,6 +51,10 @@ def create_app(node: ProviderNode) -> FastAPI:
     @app.post("/leases/{lease_id}/infer")
     async def infer(lease_id: int, request: Request) -> dict[str, Any]:
         return {"ok": True, **(await node.infer(lease_id, await request.json()))}
+
+    @app.post("/leases/{lease_id}/zk")
+    async def zk(lease_id: int, request: Request) -> dict[str, Any]:
+        return {"ok": True, **(await node.zk.serve(lease_id, await request.json()))}
 
     @app.get("/leases/{lease_id}/logs")
     async def logs(lease_id: int, ts: int, sig: str, tail: int = 200) -> dict[str, Any]:

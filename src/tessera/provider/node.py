@@ -31,7 +31,9 @@ from ..market.spec import Manifest
 from ..market.types import LeaseState, OrderState, Prices, Resources
 from ..protocol.deploy import Deployment
 from . import sandbox
+from ..zkml import default_cache_dir
 from .store import ProviderStore
+from .zk_service import ZkService
 
 
 @dataclass
@@ -56,12 +58,14 @@ class StepReport:
     heartbeats: int = 0
     withdrawals: int = 0
     errors: list[str] = field(default_factory=list)
+    zk_settled: int = 0
 
 
 class ProviderNode:
     def __init__(self, chain: Chain, deployment: Deployment, signer: Signer, config: ProviderConfig,
-                 data_dir: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
+                 data_dir: Path, *, clock: Callable[[], float] = time.monotonic, zk_cache: Path | None = None) -> None:
         self.chain = chain
+        self.deployment = deployment
         self.signer = signer
         self.config = config
         self.client = MarketClient(chain, deployment)
@@ -76,6 +80,8 @@ class ProviderNode:
         self.pricing = config.pricing or LinearPricing(config.prices)
         self.clock = clock
         self.last_error: str | None = None
+        # `proof: zk` leases: proofs of the lease's ONNX model, paid per verified result
+        self.zk = ZkService(self, zk_cache or default_cache_dir())
 
     @property
     def address(self) -> str:
@@ -120,6 +126,10 @@ class ProviderNode:
         self._bid_on_new_orders(now, report)
         self._follow_bids(now, report)
         self._tend_leases(now, report)
+        try:
+            report.zk_settled = self.zk.settle_pending()
+        except TesseraError as e:
+            report.errors.append(f"zk settlement: {e}")
         return report
 
     def _bid_on_new_orders(self, now: int, report: StepReport) -> None:

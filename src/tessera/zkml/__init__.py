@@ -12,7 +12,7 @@ from .estimate import Estimate, estimate
 from .onchain import InferenceClient, VerifiedInference
 from .onnx_graph import batch_model, check_input, input_specs, load_model, output_specs
 from .options import ZkOptions
-from .prover import InferenceProof, load_input, prove, verify
+from .prover import InferenceProof, input_commitment, load_input, prove, verify
 
 __all__ = [
     "CompiledModel",
@@ -27,6 +27,7 @@ __all__ = [
     "default_cache_dir",
     "estimate",
     "find_compiled",
+    "input_commitment",
     "input_specs",
     "load_input",
     "load_model",

@@ -98,6 +98,22 @@ def load_input(path: Path | str) -> Any:
         raise ZkInputError(f"{path} is not JSON ({e}): give {{\"input_data\": [[...]]}}") from e
 
 
+def input_commitment(compiled: CompiledModel, data: Any) -> list[int]:
+    """The public instances a proof of `data` will carry for its input, computed without proving: one
+    Poseidon hash of the quantized values per input tensor (hashed), or the quantized values (public).
+    A tenant signs this before the provider does any work."""
+    ezkl = ezkl_calls.ezkl_module()
+    flat = onnx_graph.check_input(onnx_graph.load_model(compiled.path("model.onnx")), data)
+    out: list[int] = []
+    for values, scale in zip(flat, compiled.input_scales):
+        felts = [ezkl.float_to_felt(v, scale) for v in values]
+        if compiled.options.input_visibility == "hashed":
+            out.append(felt_to_int(ezkl_calls.call("hashing the input", ezkl.poseidon_hash, felts)[0]))
+        else:
+            out += [felt_to_int(f) for f in felts]
+    return out
+
+
 def prove(compiled: CompiledModel, data: Any) -> InferenceProof:
     """Run the circuit on `data` (ezkl input JSON: `{"input_data": [[...]]}`) and prove it."""
     ezkl = ezkl_calls.ezkl_module()
