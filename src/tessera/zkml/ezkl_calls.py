@@ -82,22 +82,21 @@ def call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
-def call_async(what: str, fn: Callable[..., Any], *args: Any, tolerate: str | None = None,
-               **kwargs: Any) -> None:
-    """ezkl's EVM helpers are coroutines that need a running loop. `tolerate`: an error text that is
-    expected after the useful work is done (create_evm_verifier writes the Solidity file, then fails
-    trying to download solc, which is offline here and unneeded: the project's pinned solc compiles it)."""
+def call_async(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """ezkl's EVM helpers are coroutines that need a running loop; from inside one (a FastAPI node) they
+    run on a fresh loop in a thread."""
 
     async def run() -> None:
         await fn(*args, **kwargs)
 
-    with _captured_stderr() as log:
+    with _captured_stderr():
         try:
-            asyncio.run(run()) if not _loop_running() else _run_in_thread(run)
+            if _loop_running():
+                _run_in_thread(run)
+            else:
+                asyncio.run(run())
         except Exception as e:
-            if tolerate is None or tolerate not in str(e):
-                raise translate(e, what, "") from e
-    del log
+            raise translate(e, what) from e
 
 
 def _loop_running() -> bool:
