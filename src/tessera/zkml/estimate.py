@@ -23,6 +23,7 @@ from .srs import MAX_LOGROWS
 BYTES_PER_ROW = 22 * 1024  # peak RSS of setup + prove per circuit row (fits 2^15..2^17 within 5%)
 BASE_BYTES = 100 * 1024 * 1024
 SECONDS_PER_ROW_2_CORES = 320e-6  # proving; key setup takes about as long
+HEADROOM = 0.9  # leave a tenth of the available memory to the OS and the node itself
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,9 @@ def from_settings(settings: dict[str, Any]) -> Estimate:
     available = available_memory()
     if logrows > MAX_LOGROWS:
         fits, reason = False, f"needs 2^{logrows} rows, above the 2^{MAX_LOGROWS} this prover supports"
-    elif memory > available:
+    elif memory > HEADROOM * available:
         fits, reason = False, (f"needs ~{memory / 2**30:.1f} GiB to prove (2^{logrows} rows) but "
-                               f"{available / 2**30:.1f} GiB is available")
+                               f"{available / 2**30:.1f} GiB is available (90% of it may be used)")
     else:
         fits, reason = True, f"fits: ~{memory / 2**30:.1f} GiB of {available / 2**30:.1f} GiB available"
     return Estimate(logrows, int(settings.get("num_rows", 0)), memory, round(seconds, 1), round(seconds, 1),
