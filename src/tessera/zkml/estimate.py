@@ -3,7 +3,8 @@
 ezkl's calibration gives the circuit's size (2^logrows rows) without building keys. Proving time and peak
 memory grow with the row count; the per-row constants below were measured on this project's 2-core
 machines with ezkl 23.0.5 (`bench/zkml.py` records them again on every run, so drift shows up there):
-peak RSS for key setup plus proving was 0.78 GiB at 2^15 rows, 1.42 GiB at 2^16 and 2.70 GiB at 2^17.
+peak RSS for key setup plus proving was 0.76 GiB at 2^15 rows, 1.44 at 2^16, 2.70 at 2^17, 5.30 at 2^18 and
+10.47 at 2^19.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from . import ezkl_calls, onnx_graph
 from .options import ZkOptions, calibration_data
 from .srs import MAX_LOGROWS
 
-BYTES_PER_ROW = 22 * 1024  # peak RSS of setup + prove per circuit row (fits 2^15..2^17 within 5%)
+BYTES_PER_ROW = 22 * 1024  # peak RSS of setup + prove per circuit row (2^15..2^19: within 6%, high)
 BASE_BYTES = 100 * 1024 * 1024
 SECONDS_PER_ROW_2_CORES = 320e-6  # proving; key setup takes about as long
 HEADROOM = 0.9  # leave a tenth of the available memory to the OS and the node itself
