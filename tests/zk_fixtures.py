@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import json
 from pathlib import Path
 from typing import Iterator
@@ -43,7 +44,7 @@ def mlp(path: Path, seed: int = 0, inputs: int = 4, hidden: int = 8, outputs: in
                               initializer=[w1, b1, w2, b2])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # xdist workers write the same file at the same moment
     onnx.save(model, str(tmp))
     tmp.replace(path)
     return path
