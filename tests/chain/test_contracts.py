@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tessera.accounts.dev import dev_account
-from tessera.accounts.typed_data import permit_data, sign_typed_data, token_domain, transfer_authorization_data
+from tessera.accounts.typed_data import permit_data, sign_typed_data, contract_domain, transfer_authorization_data
 from tessera.chain import Chain, Contract
 from tessera.errors import ContractRevert
 from tessera.protocol.deploy import Deployment, registry_key
@@ -94,7 +94,7 @@ def test_erc20_errors_are_decoded(deployment: Deployment) -> None:
 
 
 def _domain(chain: Chain, token: Contract) -> dict:
-    return token_domain(token.call("name"), token.call("version"), chain.chain_id, token.address)
+    return contract_domain(token.call("name"), token.call("version"), chain.chain_id, token.address)
 
 
 def test_permit_eip2612(chain: Chain, deployment: Deployment) -> None:

@@ -188,10 +188,10 @@ def test_governance_caps_take_rate(market_env: MarketEnv) -> None:
 
 
 def test_order_and_top_up_with_permit_need_no_approve(market_env: MarketEnv) -> None:
-    from tessera.accounts.typed_data import permit_data, sign_typed_data, token_domain
+    from tessera.accounts.typed_data import permit_data, sign_typed_data, contract_domain
 
     env, c, usd = market_env, market_env.client, market_env.deployment.stablecoin
-    domain = token_domain(usd.call("name"), usd.call("version"), env.chain.chain_id, usd.address)
+    domain = contract_domain(usd.call("name"), usd.call("version"), env.chain.chain_id, usd.address)
     deadline = env.chain.get_block().timestamp + 3600
     spec = env.spec()
 

@@ -29,6 +29,11 @@ class Signature:
     def vrs(self) -> tuple[int, bytes, bytes]:
         return self.v, self.r, self.s
 
+    @property
+    def packed(self) -> bytes:
+        """r ‖ s ‖ v: the 65-byte form contracts take as `bytes signature`."""
+        return self.r + self.s + bytes([self.v])
+
 
 def typed_data(domain: dict[str, Any], types: dict[str, list[dict[str, str]]], primary_type: str,
                message: dict[str, Any]) -> dict[str, Any]:
@@ -50,8 +55,9 @@ def sign_typed_data(account: LocalAccount, data: dict[str, Any]) -> Signature:
     return Signature(signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))
 
 
-def token_domain(name: str, version: str, chain_id: int, token: str) -> dict[str, Any]:
-    return {"name": name, "version": version, "chainId": chain_id, "verifyingContract": token}
+def contract_domain(name: str, version: str, chain_id: int, contract: str) -> dict[str, Any]:
+    """The EIP-712 domain of a contract (a token's for permits, a protocol contract's for its messages)."""
+    return {"name": name, "version": version, "chainId": chain_id, "verifyingContract": contract}
 
 
 def permit_data(domain: dict[str, Any], owner: str, spender: str, value: int, nonce: int,

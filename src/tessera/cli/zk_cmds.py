@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -11,7 +10,7 @@ import click
 
 from ..errors import ContractRevert, ZkInputError
 from ..zkml import (CompiledModel, InferenceClient, InferenceProof, ZkOptions, batch_model, check_input,
-                    compile_model, estimate, find_compiled, load_input, load_model, prove, verify)
+                    compile_model, default_cache_dir, estimate, find_compiled, load_input, load_model, prove, verify)
 from ..zkml.options import TARGETS, VISIBILITIES
 from .main import account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer, settings_from
 from .output import emit, fail
@@ -38,9 +37,7 @@ def circuit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _cache_dir(ctx: click.Context) -> Path:
-    if os.environ.get("TESSERA_ZK_CACHE"):
-        return Path(os.environ["TESSERA_ZK_CACHE"]).expanduser()
-    return settings_from(ctx).data_dir / "zk"
+    return default_cache_dir(settings_from(ctx).data_dir)
 
 
 def _options(batch: int, input_visibility: str, output_visibility: str, target: str) -> ZkOptions:

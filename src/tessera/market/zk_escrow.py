@@ -16,7 +16,7 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from ..accounts.typed_data import sign_typed_data, typed_data
+from ..accounts.typed_data import contract_domain, sign_typed_data, typed_data
 from ..chain import Chain, Contract, Signer
 from ..chain.base import Receipt
 from ..errors import ManifestError
@@ -58,8 +58,7 @@ class InferenceEscrowClient:
         return cls(chain, deployment.inference_escrow, deployment.stablecoin)
 
     def _domain(self) -> dict[str, Any]:
-        return {"name": "Tessera InferenceEscrow", "version": "1", "chainId": self.chain.chain_id,
-                "verifyingContract": self.escrow.address}
+        return contract_domain("Tessera InferenceEscrow", "1", self.chain.chain_id, self.escrow.address)
 
     def open(self, tenant: Signer, lease_id: int, model_id: str, price_per_inference: int, deposit: int) -> int:
         if self.stablecoin.call("allowance", tenant.address, self.escrow.address) < deposit:
@@ -79,8 +78,7 @@ class InferenceEscrowClient:
 
     def sign_request(self, tenant: LocalAccount, account_id: int, nonce: int, input_commitment: list[int]) -> bytes:
         """The tenant's consent to pay for one proved inference of this input (its public commitment)."""
-        sig = sign_typed_data(tenant, self._request(account_id, nonce, input_commitment))
-        return sig.r + sig.s + bytes([sig.v])
+        return sign_typed_data(tenant, self._request(account_id, nonce, input_commitment)).packed
 
     def request_signer(self, account_id: int, nonce: int, input_commitment: list[int], signature: bytes) -> str:
         """Who signed this request: a provider checks it is the tenant before doing any work."""
@@ -94,7 +92,7 @@ class InferenceEscrowClient:
         message = {"account": account_id, "nonce": nonce, "proofHash": keccak(proof.proof_bytes),
                    "instancesHash": keccak(_packed_words(proof.instances))}
         sig = sign_typed_data(provider, typed_data(self._domain(), RESULT_TYPES, "InferenceResult", message))
-        return SignedResult(account_id, nonce, proof, sig.r + sig.s + bytes([sig.v]))
+        return SignedResult(account_id, nonce, proof, sig.packed)
 
     def settle(self, sender: Signer, result: SignedResult, tenant_signature: bytes) -> Receipt:
         return self.escrow.transact(sender, "settle", result.account, result.nonce, result.proof.proof_bytes,

@@ -13,7 +13,7 @@ from eth_abi import encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from ..accounts.typed_data import sign_typed_data, typed_data, typed_data_digest
+from ..accounts.typed_data import contract_domain, sign_typed_data, typed_data, typed_data_digest
 
 RAO = 10**9  # TSR has 18 decimals; epochs count in rao (1e-9 TSR), as Bittensor does for TAO
 NO_PRUNE = 0xFFFF
@@ -99,8 +99,7 @@ class EpochResult:
     prune_uid: int = NO_PRUNE
 
     def typed_data(self, chain_id: int, registry: str) -> dict[str, object]:
-        domain = {"name": "Tessera SubnetRegistry", "version": "1", "chainId": chain_id, "verifyingContract": registry}
-        return typed_data(domain, EPOCH_RESULT_TYPES, "EpochResult", {
+        return typed_data(contract_domain("Tessera SubnetRegistry", "1", chain_id, registry), EPOCH_RESULT_TYPES, "EpochResult", {
             "netuid": self.netuid, "epoch": self.epoch, "stateRoot": self.state_root,
             "resultRoot": self.result_root, "emission": self.emission, "pruneUid": self.prune_uid,
         })
@@ -110,7 +109,7 @@ class EpochResult:
 
     def sign(self, account: LocalAccount, chain_id: int, registry: str) -> bytes:
         sig = sign_typed_data(account, self.typed_data(chain_id, registry))
-        return sig.r + sig.s + bytes([sig.v])
+        return sig.packed
 
     def args(self) -> tuple[int, int, bytes, bytes, int, int]:
         return self.netuid, self.epoch, self.state_root, self.result_root, self.emission, self.prune_uid

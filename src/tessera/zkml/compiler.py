@@ -27,7 +27,7 @@ from ..errors import ProofError, ZkError
 from . import ezkl_calls, onnx_graph
 from .estimate import calibrated_settings, refuse_if_too_large
 from .options import ZkOptions, calibration_data
-from .srs import Srs, resolve
+from .srs import Srs, resolve, sha256_file
 
 # sha256 of the reusable verifier ezkl 23.0.5 writes, committed as contracts/zk/Halo2VerifierReusable.sol (after a
 # two-line header) and deployed once per chain. Every compile checks that ezkl's verifier for the new model is
@@ -90,14 +90,6 @@ def read_vka(path: Path) -> list[bytes]:
     return [data[8 + 32 * i: 40 + 32 * i] for i in range(n)]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def canonical_settings(settings: dict[str, Any]) -> bytes:
     """ezkl stamps settings with the time they were written; the model id must not depend on it."""
     return json.dumps({k: v for k, v in settings.items() if k != "timestamp"}, sort_keys=True,
@@ -108,10 +100,12 @@ def model_id_of(onnx_hash: bytes, settings_hash: bytes, vk_hash: bytes) -> str:
     return "0x" + keccak(abi_encode(["bytes32", "bytes32", "bytes32"], [onnx_hash, settings_hash, vk_hash])).hex()
 
 
-def default_cache_dir() -> Path:
-    """TESSERA_ZK_CACHE, else <TESSERA_HOME or ~/.tessera>/zk."""
+def default_cache_dir(data_dir: Path | None = None) -> Path:
+    """TESSERA_ZK_CACHE, else <data_dir, or TESSERA_HOME, or ~/.tessera>/zk."""
     if os.environ.get("TESSERA_ZK_CACHE"):
         return Path(os.environ["TESSERA_ZK_CACHE"]).expanduser()
+    if data_dir is not None:
+        return data_dir / "zk"
     home = os.environ.get("TESSERA_HOME")
     return (Path(home) if home else Path.home() / ".tessera").expanduser() / "zk"
 
@@ -135,7 +129,7 @@ def load_cached(directory: Path) -> CompiledModel | None:
         path = directory / name
         if not path.is_file():
             raise ProofError(f"compiled model {compiled.model_id} is missing {name}: compile it again with --force")
-        actual = str(path.stat().st_size) if name == "pk.key" else _sha256(path)
+        actual = str(path.stat().st_size) if name == "pk.key" else sha256_file(path)
         if actual != expected:
             raise ProofError(f"compiled model {compiled.model_id} has a corrupted {name} ({path}): "
                              "compile it again with --force")
@@ -224,7 +218,7 @@ def _check_reusable_verifier(work: Path, srs: Srs) -> None:
                    capture_output=True, timeout=600, check=False)
     if not sol.is_file():
         raise ZkError("ezkl did not write the reusable EVM verifier: check the ezkl installation (`make setup`)")
-    digest = _sha256(sol)
+    digest = sha256_file(sol)
     sol.unlink()
     (work / "verifier.abi").unlink(missing_ok=True)
     if digest != REUSABLE_VERIFIER_SHA256:
@@ -270,7 +264,7 @@ def _build(work: Path, source: Path, circuit_model: onnx.ModelProto, circuit_byt
     onnx_hash = keccak(circuit_bytes)
     settings_hash = keccak(canonical_settings(settings))
     vk_hash = keccak((work / "vk.key").read_bytes())
-    file_hashes = {name: _sha256(work / name) for name in _FILES}
+    file_hashes = {name: sha256_file(work / name) for name in _FILES}
     file_hashes["pk.key"] = str((work / "pk.key").stat().st_size)
     return CompiledModel(
         directory=work,
@@ -278,7 +272,7 @@ def _build(work: Path, source: Path, circuit_model: onnx.ModelProto, circuit_byt
         onnx_hash="0x" + onnx_hash.hex(),
         settings_hash="0x" + settings_hash.hex(),
         vk_hash="0x" + vk_hash.hex(),
-        source_hash=_sha256(source),
+        source_hash=sha256_file(source),
         options=options,
         logrows=logrows,
         srs=srs.to_json(),

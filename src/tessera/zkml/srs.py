@@ -28,6 +28,15 @@ class Srs:
                 "label": self.label}
 
 
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (SRS files and proving keys run to gigabytes)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def dev_srs(cache_dir: Path, logrows: int) -> Srs:
     """A locally generated SRS for 2^logrows rows, made once and reused."""
     if not 1 <= logrows <= MAX_LOGROWS:
@@ -56,11 +65,7 @@ def file_srs(path: Path | str, logrows: int) -> Srs:
     if not path.is_file():
         raise ZkError(f"no SRS file at {path}: give the path of a KZG SRS file, or leave it out on a devnet "
                       "to generate an unsafe local one")
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return Srs(path, logrows, False, "sha256:" + h.hexdigest())
+    return Srs(path, logrows, False, "sha256:" + sha256_file(path))
 
 
 def resolve(cache_dir: Path, logrows: int, srs_path: Path | str | None) -> Srs:
