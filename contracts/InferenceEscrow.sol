@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {EIP712} from "./lib/EIP712.sol";
 import {IERC20, SafeTransfer} from "./lib/SafeTransfer.sol";
 import {InferenceVerifier} from "./InferenceVerifier.sol";
 import {Market} from "./Market.sol";
@@ -23,7 +24,6 @@ contract InferenceEscrow {
         keccak256("InferenceRequest(uint64 account,uint64 nonce,bytes32 inputHash)");
     bytes32 private constant RESULT_TYPEHASH =
         keccak256("InferenceResult(uint64 account,uint64 nonce,bytes32 proofHash,bytes32 instancesHash)");
-    uint256 private constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     struct Account {
         uint64 leaseId;
@@ -74,9 +74,7 @@ contract InferenceEscrow {
         market = market_;
         providers = providers_;
         verifier = verifier_;
-        DOMAIN_SEPARATOR = keccak256(abi.encode(
-            keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-            keccak256("Tessera InferenceEscrow"), keccak256("1"), block.chainid, address(this)));
+        DOMAIN_SEPARATOR = EIP712.domainSeparator("Tessera InferenceEscrow", "1");
     }
 
     /// @notice Open a pay-per-result account on an active lease the caller rents.
@@ -202,13 +200,7 @@ contract InferenceEscrow {
     }
 
     function _checkSigner(bytes32 structHash, bytes calldata sig, address expected, string memory who) private view {
-        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR, structHash));
-        if (sig.length != 65) revert BadSignature(who);
-        bytes32 r = bytes32(sig[0:32]);
-        bytes32 s = bytes32(sig[32:64]);
-        uint8 v = uint8(sig[64]);
-        if (uint256(s) > HALF_ORDER) revert BadSignature(who);
-        address signer = ecrecover(digest, v, r, s);
+        address signer = EIP712.recover(EIP712.digest(DOMAIN_SEPARATOR, structHash), sig);
         if (signer == address(0) || signer != expected) revert BadSignature(who);
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {EIP712} from "./lib/EIP712.sol";
 import {Owned} from "./lib/Owned.sol";
 import {IERC20, SafeTransfer} from "./lib/SafeTransfer.sol";
 
@@ -144,9 +145,7 @@ contract SubnetRegistry is Owned {
     {
         token = token_;
         emission = emission_;
-        DOMAIN_SEPARATOR = keccak256(abi.encode(
-            keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-            keccak256("Tessera SubnetRegistry"), keccak256("1"), block.chainid, address(this)));
+        DOMAIN_SEPARATOR = EIP712.domainSeparator("Tessera SubnetRegistry", "1");
         _create(owner_, rootHyper, 0);
     }
 
@@ -312,7 +311,7 @@ contract SubnetRegistry is Owned {
     function epochDigest(uint16 netuid, uint64 epoch, bytes32 stateRoot, bytes32 resultRoot, uint256 amount,
         uint16 pruneUid) public view returns (bytes32) {
         bytes32 structHash = keccak256(abi.encode(EPOCH_TYPEHASH, netuid, epoch, stateRoot, resultRoot, amount, pruneUid));
-        return keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR, structHash));
+        return EIP712.digest(DOMAIN_SEPARATOR, structHash);
     }
 
     /// @notice Finalize an epoch result signed by validators holding > 2/3 of the subnet's stake.
@@ -460,13 +459,7 @@ contract SubnetRegistry is Owned {
     }
 
     function _recover(bytes32 digest, bytes calldata sig) private pure returns (address signer) {
-        if (sig.length != 65) revert BadSignature();
-        bytes32 r = bytes32(sig[0:32]);
-        bytes32 s = bytes32(sig[32:64]);
-        uint8 v = uint8(sig[64]);
-        // reject malleable signatures (s in the upper half order)
-        if (uint256(s) > 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0) revert BadSignature();
-        signer = ecrecover(digest, v, r, s);
+        signer = EIP712.recover(digest, sig);
         if (signer == address(0)) revert BadSignature();
     }
 }
