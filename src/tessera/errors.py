@@ -22,11 +22,13 @@ exceptions are translated at the boundary (``raise X from e``) so callers catch 
     ├── WorkloadError            a workload could not be started or failed in its sandbox
     ├── SubnetError              incentive-network failures (subnets, Yuma epochs, settlement)
     │   └── EpochInputError      a Yuma epoch state is malformed (names the field and the fix)
-    └── ZkError                  zkML failures (circuits, keys, proofs)
-        ├── UnsupportedModelError  an ONNX op the prover cannot handle, or dynamic shapes
-        ├── ModelTooLargeError     the estimate says proving would not fit this machine
-        ├── ZkInputError           an input file that does not match the model (shape, format)
-        └── ProofError             a proof or its artifacts are corrupted or do not verify
+    ├── ZkError                  zkML failures (circuits, keys, proofs)
+    │   ├── UnsupportedModelError  an ONNX op the prover cannot handle, or dynamic shapes
+    │   ├── ModelTooLargeError     the estimate says proving would not fit this machine
+    │   ├── ZkInputError           an input file that does not match the model (shape, format)
+    │   └── ProofError             a proof or its artifacts are corrupted or do not verify
+    └── CoprocessorError         coprocessor requests and nodes
+        └── RequestInputError      a request's input cannot be decoded or does not match its hash
 
 Every message says what went wrong and what to do about it.
 """
@@ -151,6 +153,14 @@ class ProofError(ZkError):
     """A proof, or an artifact it depends on, is corrupted or fails verification."""
 
 
+class CoprocessorError(TesseraError):
+    """Coprocessor failures: a request a node cannot serve, a signed request that is refused."""
+
+
+class RequestInputError(CoprocessorError):
+    """A coprocessor request's input cannot be decoded, or does not hash to the request's input hash."""
+
+
 __all__ = [
     "ArtifactError",
     "ChainConnectionError",
@@ -159,6 +169,7 @@ __all__ = [
     "CompilerError",
     "ConfigError",
     "ContractRevert",
+    "CoprocessorError",
     "DeploymentError",
     "EpochInputError",
     "ZkError",
@@ -169,6 +180,7 @@ __all__ = [
     "KeystoreError",
     "ManifestError",
     "PricingError",
+    "RequestInputError",
     "WorkloadError",
     "StaleArtifactError",
     "SubnetError",

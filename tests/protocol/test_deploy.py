@@ -28,7 +28,7 @@ def test_deploy_twice_changes_nothing(chain: Chain, tmp_path: Path) -> None:
     assert d.token.call("minter") == d.emission.address
     assert set(first.contracts) == {"Registry", "EmissionSchedule", "TesseraToken", "DevStablecoin", "SubnetRegistry",
                                    "ProviderRegistry", "Market", "Halo2VerifierReusable", "ModelRegistry",
-                                   "InferenceVerifier", "InferenceEscrow"}
+                                   "InferenceVerifier", "InferenceEscrow", "Coordinator"}
     raw = json.loads(path.read_text())
     assert raw["chain_id"] == chain.chain_id and raw["genesis_hash"].startswith("0x")
 

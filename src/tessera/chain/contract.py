@@ -24,7 +24,7 @@ class Signer(Protocol):
     def sign_transaction(self, transaction_dict: dict[str, Any]) -> Any: ...
 
 
-def _decode_revert(e: ContractRevert, context: str) -> ContractRevert:
+def decode_revert(e: ContractRevert, context: str) -> ContractRevert:
     if e.error_name is not None:
         return e
     return error_decoder().decode(e.data, context)
@@ -46,7 +46,7 @@ def send_transaction(
         try:
             gas = int(chain.estimate_gas(request) * GAS_MARGIN) + 10_000
         except ContractRevert as e:
-            raise _decode_revert(e, context) from None
+            raise decode_revert(e, context) from None
     max_fee, priority = chain.gas_price_hint()
     needed = gas * max_fee + value
     balance = chain.get_balance(signer.address)
@@ -75,7 +75,7 @@ def send_transaction(
         try:
             chain.call(request, block=max(receipt.block_number - 1, 0))
         except ContractRevert as e:
-            raise _decode_revert(e, context) from None
+            raise decode_revert(e, context) from None
         raise TransactionError(
             f"{context} failed in block {receipt.block_number} (out of gas at {gas}?): "
             "retry with a higher gas limit"
@@ -143,7 +143,7 @@ class Contract:
         try:
             out = self.chain.call(CallRequest(to=self.address, data=fn.encode(args), sender=sender), block)
         except ContractRevert as e:
-            raise _decode_revert(e, context) from None
+            raise decode_revert(e, context) from None
         return fn.decode_output(out)
 
     def transact(self, signer: Signer, fn_name: str, *args: Any, value: int = 0, gas: int | None = None) -> Receipt:

@@ -111,7 +111,8 @@ def _matches_chain(chain: Chain, manifest: Manifest) -> bool:
 ROOT_HYPERPARAMETERS = (64, 64, 100, 0, 100, 32767, 900_000, 0)
 
 PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market", "SubnetRegistry",
-                      "Halo2VerifierReusable", "ModelRegistry", "InferenceVerifier", "InferenceEscrow")
+                      "Halo2VerifierReusable", "ModelRegistry", "InferenceVerifier", "InferenceEscrow",
+                      "Coordinator")
 
 
 def _check_artifacts(manifest: Manifest) -> list[str]:
@@ -198,6 +199,10 @@ def deploy_protocol(
                                 inference.address)
     record("InferenceEscrow", escrow, r.block_number)
     providers.transact(signer, "setSlasher", escrow.address, True)
+    # coprocessor: contracts request inference; bonded nodes deliver (zk proofs through the InferenceVerifier)
+    coordinator, r = Contract.deploy(chain, signer, "Coordinator", stable_address, token.address, models.address,
+                                     inference.address, signer.address)
+    record("Coordinator", coordinator, r.block_number)
     for name, rec in records.items():
         registry.transact(signer, "set", registry_key(name), rec.address)
     if "Stablecoin" not in records:
@@ -234,6 +239,7 @@ class Deployment:
     models: Contract
     inference: Contract
     inference_escrow: Contract
+    coordinator: Contract
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: Manifest) -> "Deployment":
@@ -251,4 +257,5 @@ class Deployment:
             models=Contract.at(chain, "ModelRegistry", manifest.address("ModelRegistry")),
             inference=Contract.at(chain, "InferenceVerifier", manifest.address("InferenceVerifier")),
             inference_escrow=Contract.at(chain, "InferenceEscrow", manifest.address("InferenceEscrow")),
+            coordinator=Contract.at(chain, "Coordinator", manifest.address("Coordinator")),
         )

@@ -12,11 +12,12 @@ from .estimate import Estimate, estimate
 from .onchain import InferenceClient, VerifiedInference
 from .onnx_graph import batch_model, check_input, input_specs, load_model, output_specs
 from .options import ZkOptions
-from .prover import InferenceProof, input_commitment, load_input, prove, verify
+from .prover import Evaluation, InferenceProof, evaluate, input_commitment, load_input, prove, verify
 
 __all__ = [
     "CompiledModel",
     "Estimate",
+    "Evaluation",
     "InferenceClient",
     "InferenceProof",
     "VerifiedInference",
@@ -26,6 +27,7 @@ __all__ = [
     "compile_model",
     "default_cache_dir",
     "estimate",
+    "evaluate",
     "find_compiled",
     "input_commitment",
     "input_specs",

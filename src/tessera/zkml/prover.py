@@ -114,17 +114,64 @@ def input_commitment(compiled: CompiledModel, data: Any) -> list[int]:
     return out
 
 
+@dataclass
+class Evaluation:
+    """A run of the circuit's fixed-point arithmetic without a proof: the instances a proof of the same
+    input would carry, exactly. Deterministic on every machine, so N nodes can compare answers bit for bit."""
+
+    model_id: str
+    input_instances: int
+    instances: list[int]
+    outputs: list[list[float]]  # per output tensor, dequantized
+
+    @property
+    def input_commitment(self) -> list[int]:
+        return self.instances[: self.input_instances]
+
+    @property
+    def output_commitment(self) -> list[int]:
+        return self.instances[self.input_instances:]
+
+
+def _instances(compiled: CompiledModel, witness: dict[str, Any]) -> list[int]:
+    """The public instances of a witness: per tensor, its Poseidon hash (hashed) or its values (public)."""
+    out: list[int] = []
+    for kind, visibility in (("inputs", compiled.options.input_visibility),
+                             ("outputs", compiled.options.output_visibility)):
+        if visibility == "hashed":
+            out += [felt_to_int(h) for h in witness[f"processed_{kind}"]["poseidon_hash"]]
+        else:
+            out += [felt_to_int(f) for row in witness[kind] for f in row]
+    return out
+
+
+def _witness(compiled: CompiledModel, data: Any, work: Path) -> dict[str, Any]:
+    ezkl = ezkl_calls.ezkl_module()
+    flat = onnx_graph.check_input(onnx_graph.load_model(compiled.path("model.onnx")), data)
+    (work / "input.json").write_text(json.dumps({"input_data": flat}))
+    ezkl_calls.call("computing the witness", ezkl.gen_witness, str(work / "input.json"),
+                    str(compiled.path("model.ezkl")), str(work / "witness.json"))
+    witness: dict[str, Any] = json.loads((work / "witness.json").read_text())
+    return witness
+
+
+def evaluate(compiled: CompiledModel, data: Any) -> Evaluation:
+    """Run the circuit on `data` without proving (milliseconds): the outputs and instances a proof would have."""
+    with tempfile.TemporaryDirectory(prefix="tessera-eval-") as tmp:
+        witness = _witness(compiled, data, Path(tmp))
+    return Evaluation(
+        model_id=compiled.model_id, input_instances=compiled.input_instances,
+        instances=_instances(compiled, witness),
+        outputs=[[float(v) for v in row] for row in witness["pretty_elements"]["rescaled_outputs"]],
+    )
+
+
 def prove(compiled: CompiledModel, data: Any) -> InferenceProof:
     """Run the circuit on `data` (ezkl input JSON: `{"input_data": [[...]]}`) and prove it."""
     ezkl = ezkl_calls.ezkl_module()
-    circuit = onnx_graph.load_model(compiled.path("model.onnx"))
-    flat = onnx_graph.check_input(circuit, data)
     with tempfile.TemporaryDirectory(prefix="tessera-prove-") as tmp:
         work = Path(tmp)
-        (work / "input.json").write_text(json.dumps({"input_data": flat}))
-        ezkl_calls.call("computing the witness", ezkl.gen_witness, str(work / "input.json"),
-                        str(compiled.path("model.ezkl")), str(work / "witness.json"))
-        witness = json.loads((work / "witness.json").read_text())
+        witness = _witness(compiled, data, work)
         t = time.perf_counter()
         ezkl_calls.call("proving", ezkl.prove, str(work / "witness.json"), str(compiled.path("model.ezkl")),
                         str(compiled.path("pk.key")), str(work / "proof.json"), compiled.srs["path"])

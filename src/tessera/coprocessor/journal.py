@@ -1,0 +1,75 @@
+"""The coprocessor node's SQLite journal. Chain events write requests here exactly once (inside the event
+follower's checkpoint transaction); every job's progress is written before the next step starts, so a node
+killed at any point resumes the job where it was and never delivers twice."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    request_id INTEGER PRIMARY KEY, block INTEGER NOT NULL, consumer TEXT NOT NULL, params TEXT NOT NULL,
+    start INTEGER NOT NULL, input BLOB NOT NULL,
+    status TEXT NOT NULL,             -- active | skipped | done
+    reason TEXT, next_interval INTEGER NOT NULL DEFAULT 0, cancelled_from INTEGER
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    request_id INTEGER NOT NULL, interval INTEGER NOT NULL,
+    status TEXT NOT NULL,             -- ready | computed | sent | delivered | awaiting_finalize | finalizing
+                                      -- | done | skipped | failed
+    detail TEXT, input_hash BLOB, output TEXT, outputs TEXT, proof_path TEXT,
+    opened_block INTEGER, computed_at REAL, compute_seconds REAL, delivered_block INTEGER, gas_used INTEGER,
+    challenge_ends INTEGER, completed_block INTEGER,
+    PRIMARY KEY (request_id, interval)
+);
+"""
+
+TERMINAL = ("done", "skipped", "failed")
+
+
+class Journal:
+    def __init__(self, path: Path | str) -> None:
+        self.conn = sqlite3.connect(str(path), isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.executescript(SCHEMA)
+
+    def q(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, args).fetchall()
+
+    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
+        return row
+
+    def x(self, sql: str, *args: Any) -> None:
+        self.conn.execute(sql, args)
+
+    def set_job(self, request_id: int, interval: int, **fields: Any) -> None:
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.conn.execute(f"UPDATE jobs SET {cols} WHERE request_id = ? AND interval = ?",
+                          (*fields.values(), request_id, interval))
+
+    def job(self, request_id: int, interval: int) -> dict[str, Any] | None:
+        row = self.one("SELECT * FROM jobs WHERE request_id = ? AND interval = ?", request_id, interval)
+        return None if row is None else _job_json(row)
+
+    def jobs(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        if status is None:
+            rows = self.q("SELECT * FROM jobs ORDER BY request_id DESC, interval DESC LIMIT ?", limit)
+        else:
+            rows = self.q("SELECT * FROM jobs WHERE status = ? ORDER BY request_id DESC, interval DESC LIMIT ?",
+                          status, limit)
+        return [_job_json(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        return {r["status"]: r["n"] for r in self.q("SELECT status, COUNT(*) n FROM jobs GROUP BY status")}
+
+
+def _job_json(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    out["input_hash"] = "0x" + bytes(row["input_hash"]).hex() if row["input_hash"] is not None else None
+    out["output"] = json.loads(row["output"]) if row["output"] else None
+    out["outputs"] = json.loads(row["outputs"]) if row["outputs"] else None
+    return out
