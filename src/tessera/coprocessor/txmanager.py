@@ -158,18 +158,26 @@ class TxManager:
         record = self.get(key)
         if record is None or record.status != "pending":
             return record
-        for tx_hash in reversed(record.hashes):
-            receipt = self.chain.get_receipt(tx_hash)
-            if receipt is not None:
-                self._mined(key, receipt)
-                return self.get(key)
+        if self._find_receipt(record):
+            return self.get(key)
         if self.chain.get_nonce(self.signer.address, "latest") > record.nonce:
-            # the nonce was used, by none of our hashes for this key: another transaction took it
+            # the nonce is used; look once more, since our transaction may have been mined since the first look
+            if self._find_receipt(record):
+                return self.get(key)
+            # none of our hashes for this key took it: another transaction did
             self.conn.execute("UPDATE txs SET status = 'replaced' WHERE key = ?", (key,))
             return self.get(key)
         if self.clock() - self._sent_at(key) >= self.bump_after:
             self._bump(key)
         return self.get(key)
+
+    def _find_receipt(self, record: TxRecord) -> bool:
+        for tx_hash in reversed(record.hashes):
+            receipt = self.chain.get_receipt(tx_hash)
+            if receipt is not None:
+                self._mined(record.key, receipt)
+                return True
+        return False
 
     def _sent_at(self, key: str) -> float:
         return float(self.conn.execute("SELECT sent_at FROM txs WHERE key = ?", (key,)).fetchone()[0])
