@@ -91,11 +91,12 @@ password_file_option = click.option("--password-file", type=click.Path(path_type
 
 
 def _register() -> None:
-    from . import account_cmds, chain_cmds, demo_cmds, market_cmds, provider_cmds, subnet_cmds, zk_cmds
+    from . import (account_cmds, chain_cmds, coprocessor_cmds, demo_cmds, market_cmds, provider_cmds, subnet_cmds,
+                   zk_cmds)
 
     for command in (account_cmds.account, chain_cmds.deploy, chain_cmds.devnet, chain_cmds.chain_group,
                     chain_cmds.contracts, demo_cmds.demo, market_cmds.market, provider_cmds.provider,
-                    subnet_cmds.subnet, zk_cmds.zk):
+                    subnet_cmds.subnet, zk_cmds.zk, coprocessor_cmds.coprocessor):
         cli.add_command(command)
 
 

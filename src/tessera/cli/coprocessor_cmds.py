@@ -1,0 +1,234 @@
+"""`tessera coprocessor run|request|status|refund|health`: the coprocessor node and its consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from ..coprocessor import (CoordinatorClient, CoprocessorConfig, CoprocessorNode, JobStatus, ProofMode,
+                           RequestParams, encode_json_input, hash_instances)
+from ..coprocessor.config import compile_models, describe, load_node_file
+from ..errors import ChainConnectionError, CoprocessorError
+from ..market.spec import to_base_units
+from ..protocol.faucet import fund_stablecoin, fund_tsr
+from ..zkml import InferenceClient, input_commitment, load_input
+from .main import account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer, settings_from
+from .output import emit
+from .zk_cmds import _cache_dir, _compile, circuit_options
+
+
+@click.group()
+def coprocessor() -> None:
+    """Coprocessor: contracts request inference; bonded nodes deliver output and proof."""
+
+
+@coprocessor.command("run")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
+              help="Node YAML (docs/coprocessor.md).")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between passes.")
+@click.option("--once", is_flag=True, help="One pass, then exit (prints what it did).")
+@account_option
+@password_file_option
+@json_option
+@click.pass_context
+@handle_errors
+def run_cmd(ctx: click.Context, config_path: Path, interval: float, once: bool, account: str | None,
+            password_file: Path | None, as_json: bool) -> None:
+    """Follow Coordinator requests, compute, prove and deliver. State: <data dir>/coprocessor/<address>/."""
+    settings = settings_from(ctx)
+    with deployed(settings) as (chain, deployment):
+        signer = resolve_signer(settings, chain, account, password_file)
+        node_file = load_node_file(config_path, int(deployment.stablecoin.call("decimals")))
+        models = compile_models(node_file.models, _cache_dir(ctx))
+        registry = InferenceClient.of(chain, deployment)
+        for compiled, entry in models:
+            if entry.register:
+                registry.register(signer, compiled)
+            elif not registry.is_registered(compiled.model_id):
+                raise CoprocessorError(f"model {compiled.model_id} ({entry.onnx}) is not in the ModelRegistry, so "
+                                       "no request can name it: register it (`register: true` in the config)")
+        config = CoprocessorConfig([c for c, _ in models], min_fee=node_file.min_fee,
+                                   max_gas_price=node_file.max_gas_price, confirmations=node_file.confirmations,
+                                   bump_after=node_file.bump_after)
+        node = CoprocessorNode(chain, deployment, signer, config,
+                               settings.data_dir / "coprocessor" / signer.address.lower())
+        _fund_bond_on_devnet(chain, deployment, signer, node, node_file.bond)
+        node.ensure_bonded(node_file.bond)
+        if once:
+            report = node.step()
+            emit(as_json, {"node": node.address, "models": describe(models), "computed": report.computed,
+                           "sent": report.sent, "finalized": report.finalized, "skipped": report.skipped,
+                           "errors": report.errors},
+                 f"node {node.address}: computed {len(report.computed)}, delivered {len(report.sent)}, "
+                 f"finalized {len(report.finalized)}, skipped {len(report.skipped)}")
+            return
+        _serve(node, node_file.host, node_file.port)
+
+
+def _fund_bond_on_devnet(chain: Any, deployment: Any, signer: Any, node: CoprocessorNode, bond: int) -> None:
+    """On a devnet the deployer earns TSR from emission, so its node can bond without a faucet."""
+    missing = bond - node.client.node_bond(node.address)[0] - int(deployment.token.call("balanceOf", node.address))
+    if missing <= 0:
+        return
+    if chain.is_devnet and int(deployment.emission.call("weightOf", signer.address)) > 0:
+        fund_tsr(chain, deployment, signer, signer.address, bond)
+        return
+    raise CoprocessorError(f"{node.address} needs {missing / 1e18:g} more TSR to bond {bond / 1e18:g}: "
+                           "acquire TSR or lower `bond` in the config")
+
+
+def _serve(node: CoprocessorNode, host: str, port: int) -> None:
+    import uvicorn
+
+    from ..coprocessor.api import create_app
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        server = uvicorn.Server(uvicorn.Config(create_app(node), host=host, port=port, log_level="warning"))
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        click.echo(f"coprocessor node {node.address} serving {len(node.models)} model(s) on {host}:{port}", err=True)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(node.run(stop, 1.0))
+            api = tg.create_task(server.serve())
+            await stop.wait()
+            server.should_exit = True
+            await api
+
+    asyncio.run(main())
+
+
+@coprocessor.command("request")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--input", "input_path", type=click.Path(path_type=Path), required=True,
+              help="Input JSON ({\"input_data\": [[...]]}).")
+@circuit_options
+@click.option("--fee", default="0.01", show_default=True, help="Stablecoin per node per interval.")
+@click.option("--mode", type=click.Choice(["none", "zk", "optimistic"]), default="zk", show_default=True)
+@click.option("--redundancy", type=int, default=1, show_default=True, help="Nodes per interval; a majority decides.")
+@click.option("--ttl", type=int, default=600, show_default=True, help="Seconds an interval accepts deliveries.")
+@click.option("--count", type=int, default=1, show_default=True, help="Intervals (a subscription when > 1).")
+@click.option("--period", type=int, default=0, show_default=True, help="Seconds between intervals.")
+@click.option("--max-gas-price-gwei", type=float, default=20.0, show_default=True,
+              help="Most you reimburse per gas; the deposit is sized from it and the rest comes back.")
+@account_option
+@password_file_option
+@json_option
+@click.pass_context
+@handle_errors
+def request_cmd(ctx: click.Context, model: Path, input_path: Path, batch: int, input_visibility: str,
+                output_visibility: str, target: str, calibration_path: Path | None, srs_path: Path | None, fee: str,
+                mode: str, redundancy: int, ttl: int, count: int, period: int, max_gas_price_gwei: float,
+                account: str | None, password_file: Path | None, as_json: bool) -> None:
+    """Request inference of MODEL on an input from this account (escrows the fee and the gas deposit)."""
+    compiled, _ = _compile(ctx, model, batch, input_visibility, output_visibility, target, calibration_path,
+                           srs_path)
+    data = load_input(input_path)
+    settings = settings_from(ctx)
+    with deployed(settings) as (chain, deployment):
+        signer = resolve_signer(settings, chain, account, password_file)
+        client = CoordinatorClient.of(chain, deployment)
+        if not InferenceClient.of(chain, deployment).is_registered(compiled.model_id):
+            raise CoprocessorError(f"model {compiled.model_id} is not registered: `tessera zk verify --onchain` or a "
+                                   "node with `register: true` registers it")
+        params = RequestParams(bytes.fromhex(compiled.model_id[2:]),
+                               hash_instances(input_commitment(compiled, data)),
+                               to_base_units(fee, int(deployment.stablecoin.call("decimals")), "--fee"),
+                               int(max_gas_price_gwei * 10**9), 200_000, ttl, redundancy, ProofMode.parse(mode),
+                               count, period)
+        minted = _fund_escrow_on_devnet(chain, deployment, signer, client.escrow(params))
+        request_id, receipt = client.request(signer, params, encode_json_input(data))
+        emit(as_json, {"request_id": request_id, "block": receipt.block_number, "params": params.to_json(),
+                       "gas_deposit_wei": client.gas_deposit(params), "escrow": client.escrow(params),
+                       "minted_dev_stablecoin": minted},
+             f"request {request_id} created in block {receipt.block_number} ({mode}, {redundancy} node(s), "
+             f"{count} interval(s))")
+
+
+def _fund_escrow_on_devnet(chain: Any, deployment: Any, signer: Any, escrow: int) -> int:
+    """The dev stablecoin's owner mints what its own request needs on a devnet; anyone else must hold it."""
+    have = int(deployment.stablecoin.call("balanceOf", signer.address))
+    if have >= escrow:
+        return 0
+    dev_owner = deployment.manifest.stablecoin_is_dev and deployment.stablecoin.call("owner") == signer.address
+    if chain.is_devnet and dev_owner:
+        fund_stablecoin(chain, deployment, signer, signer.address, escrow - have)
+        return escrow - have
+    raise CoprocessorError(f"{signer.address} holds {have} stablecoin units but the request escrows {escrow}: "
+                           "fund the account first")
+
+
+def _completed(client: CoordinatorClient, request_id: int, interval: int) -> dict[str, Any] | None:
+    topics = [request_id.to_bytes(32, "big"), interval.to_bytes(32, "big")]
+    events = client.coordinator.get_events("JobCompleted", topics=topics)
+    if not events:
+        return None
+    a = events[-1].args
+    return {"block": events[-1].block_number, "output": list(a["output"]), "inference_id": "0x" + a["inferenceId"].hex(),
+            "callback_ok": a["callbackOk"], "fees_paid": a["feesPaid"]}
+
+
+@coprocessor.command("status")
+@click.argument("request_id", type=int)
+@click.option("--interval", type=int, default=0, show_default=True)
+@json_option
+@click.pass_context
+@handle_errors
+def status_cmd(ctx: click.Context, request_id: int, interval: int, as_json: bool) -> None:
+    """A request's interval on chain: status, deliveries, and the result once completed."""
+    with deployed(settings_from(ctx)) as (chain, deployment):
+        client = CoordinatorClient.of(chain, deployment)
+        info = client.get_request(request_id)
+        job = client.job(request_id, interval)
+        opens, deadline = info.window(interval)
+        result = _completed(client, request_id, interval) if job.status == JobStatus.COMPLETED else None
+        body = {"request_id": request_id, "interval": interval, "consumer": info.consumer,
+                "params": info.params.to_json(), "status": job.status.name.lower(), "deliveries": job.deliveries,
+                "opens": opens, "deadline": deadline, "challenge_ends": job.challenge_ends, "result": result}
+        text = f"request {request_id} interval {interval}: {body['status']}, {job.deliveries} deliveries"
+        if result:
+            text += f", output {result['output']} (block {result['block']})"
+        emit(as_json, body, text)
+
+
+@coprocessor.command("refund")
+@click.argument("request_id", type=int)
+@click.option("--interval", type=int, default=0, show_default=True)
+@account_option
+@password_file_option
+@json_option
+@click.pass_context
+@handle_errors
+def refund_cmd(ctx: click.Context, request_id: int, interval: int, account: str | None,
+               password_file: Path | None, as_json: bool) -> None:
+    """Return an interval's escrow to its consumer once its deadline passed without a result."""
+    settings = settings_from(ctx)
+    with deployed(settings) as (chain, deployment):
+        signer = resolve_signer(settings, chain, account, password_file)
+        receipt = CoordinatorClient.of(chain, deployment).refund(signer, request_id, interval)
+        emit(as_json, {"request_id": request_id, "interval": interval, "block": receipt.block_number},
+             f"request {request_id} interval {interval} refunded in block {receipt.block_number}")
+
+
+@coprocessor.command("health")
+@click.option("--endpoint", default="http://127.0.0.1:8711", show_default=True)
+@json_option
+@handle_errors
+def health_cmd(endpoint: str, as_json: bool) -> None:
+    """Ask a running node what it is doing."""
+    try:
+        body = httpx.get(f"{endpoint}/health", timeout=10).json()
+    except httpx.HTTPError as e:
+        raise ChainConnectionError(f"no coprocessor node answers at {endpoint} ({e}): is `tessera coprocessor run` "
+                                   "running?") from e
+    emit(as_json, body, f"node {body.get('node')}: jobs {json.dumps(body.get('jobs'))}, bond {body.get('bond')}, "
+                        f"last error: {body.get('last_error')}")
