@@ -93,7 +93,7 @@ def test_stale_artifact_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_installed_entry_point_runs_the_demo_json(tmp_path: Path) -> None:
     env = {**os.environ, "TESSERA_HOME": str(tmp_path)}  # its zk cache too: compiled fresh, as on a new machine
     proc = subprocess.run([sys.executable, "-m", "tessera", "demo", "--json"], capture_output=True, text=True,
-                          timeout=400, env=env)
+                          timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     names = [s["name"] for s in report["stages"]]
@@ -114,3 +114,8 @@ def test_installed_entry_point_runs_the_demo_json(tmp_path: Path) -> None:
     assert f["batch_size"] == 32 and f["tampered_rejected"] is True and f["cache_hit"] is False
     assert 0 < f["gas_per_inference"] <= 50_000 and f["srs_unsafe"] is True
     assert f["labels_agree"] == 32 and f["max_abs_error"] < 0.01
+    cp = next(s for s in report["stages"] if s["name"] == "coprocessor")
+    f = cp["figures"]
+    assert f["admitted"] == 1 and f["rejected"] == 1 and f["proofs_verified"] == 2
+    assert 1 <= f["latency_blocks"] <= 3 and 0 < f["gas_per_delivery"] < 2_000_000
+    assert f["node_fees_earned"] == 2 * f["fee"] and f["gas_reimbursed_wei"] > 0

@@ -58,7 +58,7 @@ Stage = Callable[[DemoContext, StageResult], None]
 
 
 def _stages() -> list[tuple[str, Stage]]:
-    from . import market_stage, stages, subnet_stage, zkml_stage
+    from . import coprocessor_stage, market_stage, stages, subnet_stage, zkml_stage
 
     return [
         ("chain", stages.chain_stage),
@@ -69,6 +69,7 @@ def _stages() -> list[tuple[str, Stage]]:
         ("market", market_stage.market_stage),
         ("zkml", zkml_stage.zkml_stage),
         ("subnet", subnet_stage.subnet_stage),
+        ("coprocessor", coprocessor_stage.coprocessor_stage),
     ]
 
 
