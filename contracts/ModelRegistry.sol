@@ -107,6 +107,13 @@ contract ModelRegistry {
         if (m.owner == address(0)) revert UnknownModel(modelId);
     }
 
+    /// @notice Whether proofs of the model can be verified now (registered, not retired), and how many leading
+    /// public instances describe its input: what a contract that requests inferences needs, in two words.
+    function usable(bytes32 modelId) external view returns (bool ok, uint16 inputInstances) {
+        Model storage m = _models[modelId];
+        return (m.owner != address(0) && !m.retired, m.inputInstances);
+    }
+
     function exists(bytes32 modelId) external view returns (bool) {
         return _models[modelId].owner != address(0);
     }

@@ -56,6 +56,7 @@ contract Coordinator is Owned {
         uint32 count;
         uint8 redundancy;
         ProofMode mode;
+        uint16 inputInstances; // the model's leading public instances that describe its input
         uint64 start;
         uint64 period;
         uint32 ttl;
@@ -211,8 +212,7 @@ contract Coordinator is Owned {
     /// @notice Request inference. Escrows `redundancy * fee * count` stablecoin (approve first) and the gas
     /// budget in ETH (`gasDeposit(params)`, from msg.value, topped up from your ETH balance here).
     function request(RequestParams calldata p, bytes calldata input) external payable returns (uint64) {
-        if (msg.value > 0) ethBalance[msg.sender] += msg.value;
-        return _create(msg.sender, p, input);
+        return _create(msg.sender, p, input, msg.value);
     }
 
     /// @notice Create a request an account signed off-chain (EIP-712 CoprocessorRequest); anyone may submit it.
@@ -224,7 +224,7 @@ contract Coordinator is Owned {
         bytes32 digest = EIP712.digest(DOMAIN_SEPARATOR, _structHash(consumer, p, keccak256(input), nonce, deadline));
         if (EIP712.recover(digest, signature) != consumer || consumer == address(0)) revert BadSignature();
         nonceUsed[consumer][nonce] = true;
-        return _create(consumer, p, input);
+        return _create(consumer, p, input, 0);
     }
 
     function _structHash(address consumer, RequestParams calldata p, bytes32 inputDataHash, uint256 nonce,
@@ -235,8 +235,12 @@ contract Coordinator is Owned {
             p.period, nonce, deadline)));
     }
 
-    function _create(address consumer, RequestParams calldata p, bytes calldata input) private returns (uint64 id) {
-        _checkParams(p);
+    /// @dev `paid` wei came with the call; the rest of the gas deposit comes from the consumer's balance here.
+    function _create(address consumer, RequestParams calldata p, bytes calldata input, uint256 paid)
+        private
+        returns (uint64 id)
+    {
+        uint16 inputInstances = _checkParams(p);
         id = ++requestCount;
         Request storage r = _requests[id];
         r.consumer = consumer;
@@ -244,6 +248,7 @@ contract Coordinator is Owned {
         r.count = p.count;
         r.redundancy = p.redundancy;
         r.mode = p.mode;
+        r.inputInstances = inputInstances;
         r.start = uint64(block.timestamp);
         r.period = p.period;
         r.ttl = p.ttl;
@@ -254,14 +259,18 @@ contract Coordinator is Owned {
         r.fee = p.fee;
         r.maxGasPrice = p.maxGasPrice;
         uint256 eth = _ethPerInterval(r) * p.count;
-        uint256 held = ethBalance[consumer];
-        if (held < eth) revert InsufficientEth(eth, held);
-        ethBalance[consumer] = held - eth;
+        if (paid > eth) {
+            ethBalance[consumer] += paid - eth;
+        } else if (paid < eth) {
+            uint256 held = ethBalance[consumer];
+            if (held + paid < eth) revert InsufficientEth(eth, held + paid);
+            ethBalance[consumer] = held + paid - eth;
+        }
         emit RequestCreated(id, consumer, p.modelId, p, r.start, input);
         stablecoin.safeTransferFrom(consumer, address(this), uint256(p.fee) * p.redundancy * p.count);
     }
 
-    function _checkParams(RequestParams calldata p) private view {
+    function _checkParams(RequestParams calldata p) private view returns (uint16 inputInstances) {
         if (p.redundancy == 0 || p.redundancy > MAX_REDUNDANCY) revert BadRequest("redundancy");
         if (p.ttl == 0 || p.ttl > MAX_TTL) revert BadRequest("ttl");
         if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert BadRequest("callbackGasLimit");
@@ -270,8 +279,9 @@ contract Coordinator is Owned {
         if (p.mode == ProofMode.Zk && p.inputHash == bytes32(0) && msg.sender.code.length == 0) {
             revert BadRequest("inputHash");
         }
-        ModelRegistry.Model memory m = models.getModel(p.modelId);
-        if (m.owner == address(0) || m.retired) revert UnknownModel(p.modelId);
+        bool ok;
+        (ok, inputInstances) = models.usable(p.modelId);
+        if (!ok) revert UnknownModel(p.modelId);
     }
 
     /// @notice ETH a request must have escrowed for its gas reimbursement (msg.value plus your balance here).
@@ -320,7 +330,7 @@ contract Coordinator is Owned {
         uint256 g0 = gasleft();
         Request storage r = _request(id);
         if (r.mode != ProofMode.Zk) revert WrongMode(r.mode);
-        uint256 n = models.getModel(r.modelId).inputInstances;
+        uint256 n = r.inputInstances;
         if (instances.length <= n) revert BadRequest("instances");
         bytes32 inputHash = hashInstances(instances[:n]);
         _checkCanDeliver(id, interval, r, msg.sender, inputHash);
@@ -374,6 +384,21 @@ contract Coordinator is Owned {
     function _deliver(uint256 g0, uint64 id, uint32 interval, Request storage r, bytes32 inputHash,
         uint256[] calldata output, bytes32 inferenceId) private {
         if (inferenceId == bytes32(0)) _checkCanDeliver(id, interval, r, msg.sender, inputHash);
+        if (r.redundancy == 1 && r.mode != ProofMode.Optimistic) {
+            // one node, final at once: no votes or node lists to keep, the job closes in this transaction
+            bytes32 single = keccak256(abi.encode(output));
+            Job storage job = _jobs[id][interval];
+            job.deliveries = 1;
+            job.topVotes = 1;
+            emit Delivered(id, interval, msg.sender, single, output, inferenceId);
+            job.status = JobStatus.Completed;
+            emit NodePaid(id, interval, msg.sender, r.fee, 0);
+            stablecoin.safeTransfer(msg.sender, r.fee);
+            bool ok = _callback(r, id, interval, output, inferenceId);
+            emit JobCompleted(id, interval, single, output, inferenceId, ok, r.fee, 0);
+            _chargeGas(g0, id, interval, r, true, r.fee);
+            return;
+        }
         (bytes32 result, bool majority) = _record(id, interval, r, inputHash, output, inferenceId);
         bool completes = majority && r.mode != ProofMode.Optimistic;
         uint256 feesPaid;
@@ -513,7 +538,7 @@ contract Coordinator is Owned {
         Request storage r = _request(id);
         Job storage job = _challengeable(id, interval);
         if (block.timestamp > job.challengeEnds) revert ChallengeWindowOver(job.challengeEnds);
-        uint256 n = models.getModel(r.modelId).inputInstances;
+        uint256 n = r.inputInstances;
         if (instances.length <= n) revert BadRequest("instances");
         bytes32 inputHash = hashInstances(instances[:n]);
         if (inputHash != job.inputHash) revert InputMismatch(job.inputHash, inputHash);

@@ -23,7 +23,8 @@ def test_one_off_request_is_delivered_paid_and_called_back(cp_env: CoprocessorEn
     job = env.client.job(request_id)
     assert job.status == JobStatus.COMPLETED
     expected = evaluate(env.model, SAMPLE).output_commitment
-    assert job.top_result == result_hash(expected)
+    (done,) = env.client.coordinator.get_events("JobCompleted")
+    assert done.args["result"] == result_hash(expected) and done.args["callbackOk"] is True
     stored = env.store.call("getResult", request_id, 0)
     assert list(stored[0]) == expected
     assert env.coin(env.nodes[0]) - coin_before == FEE

@@ -67,10 +67,13 @@ class Devnet:
 
 
 def start_anvil(*, port: int | None = None, log_path: Path | None = None, detach: bool = False,
-                timeout: float = 30.0) -> Devnet:
+                timeout: float = 30.0, block_time: float | None = None) -> Devnet:
+    """Start anvil; `block_time` mines a block every that many seconds (default: one per transaction)."""
     port = port or free_port()
     cmd = [find_anvil(), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(ANVIL_CHAIN_ID),
            "--hardfork", "cancun"]
+    if block_time is not None:
+        cmd += ["--block-time", str(block_time)]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=detach)

@@ -148,7 +148,7 @@ class CoordinatorClient:
 
     def get_request(self, request_id: int) -> RequestInfo:
         r = self.coordinator.call("getRequest", request_id)
-        (consumer, cb_gas, count, redundancy, mode, start, period, ttl, cancelled_from, delivery_gas, model_id,
+        (consumer, cb_gas, count, redundancy, mode, _, start, period, ttl, cancelled_from, delivery_gas, model_id,
          input_hash, fee, max_gas_price) = r
         params = RequestParams(bytes(model_id), bytes(input_hash), int(fee), int(max_gas_price), int(cb_gas),
                                int(ttl), int(redundancy), ProofMode(int(mode)), int(count), int(period))
