@@ -42,6 +42,7 @@ bench: setup
 	$(PY) bench/market.py
 	$(PY) bench/yuma.py
 	$(PY) bench/subnet.py
+	$(PY) bench/coprocessor.py
 
 # zkML: every model x batch through the pipeline and direct ezkl (about half an hour on 2 cores)
 bench-zkml: setup
