@@ -168,3 +168,21 @@ def test_signed_request_through_the_api_is_served(cp_env: CoprocessorEnv) -> Non
     assert api.get("/jobs/999").status_code == 404
     assert [j["request_id"] for j in api.get("/jobs").json()["jobs"]] == [request_id]
     assert env.coin(env.nodes[0]) > 0 and FEE > 0
+
+
+def test_request_orphaned_by_a_reorg_is_dropped_not_served(cp_env: CoprocessorEnv) -> None:
+    env = cp_env
+    snap = env.chain.snapshot()
+    request_id = env.request()
+    node = env.node(0)
+    node._advance()  # the request is journaled and its interval opened ...
+    assert node.journal.job(request_id, 0)["status"] == "ready"
+    env.chain.revert(snap)  # ... then the block that held it is orphaned
+    env.chain.mine(3)
+    report = node.step()
+    assert report.sent == [] and report.computed == []
+    assert node.journal.job(request_id, 0) is None
+    assert node.follower.status.reorgs == 1
+    replayed = env.request()  # the same id on the new chain, with this chain's block
+    assert replayed == request_id
+    assert node.step().sent == [(request_id, 0)]

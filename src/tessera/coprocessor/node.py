@@ -216,12 +216,15 @@ class CoprocessorNode:
 
     # ---- one pass ----
 
-    def step(self) -> StepReport:
-        """One synchronous pass (proofs are computed inline): for tests, benches and the CLI's --once."""
+    def step(self, receipt_timeout: float = 30.0) -> StepReport:
+        """One synchronous pass (proofs computed inline) that also waits for the receipts of what it sent:
+        for tests, benches and the CLI's --once."""
         report = self._advance()
         for task in self._tasks(report):
             self._record(task, self._compute(task, report), report)
         self._deliver(report)
+        for record in self.tx.wait_pending(receipt_timeout):
+            self._tx_final(record.key, record.ok, record.block, record.gas_used, report)
         return report
 
     async def astep(self) -> StepReport:

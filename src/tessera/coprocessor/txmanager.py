@@ -145,6 +145,16 @@ class TxManager:
             if "known" not in str(e).lower() and "nonce" not in str(e).lower():
                 raise
 
+    def wait_pending(self, timeout: float = 30.0) -> list[TxRecord]:
+        """Wait (up to `timeout` each) for the pending transactions' receipts; returns those now final.
+        A node's long-running loop polls instead; this is for one-shot passes."""
+        for record in self.pending():
+            try:
+                self.chain.wait_for_receipt(record.hashes[-1], timeout)
+            except TransactionError:
+                continue  # still not included: poll() bumps it when its time comes
+        return self.poll()
+
     def poll(self) -> list[TxRecord]:
         """Check every pending transaction: record inclusion, bump the stuck ones. Returns those now final."""
         done = []
@@ -160,7 +170,8 @@ class TxManager:
             return record
         if self._find_receipt(record):
             return self.get(key)
-        if self.chain.get_nonce(self.signer.address, "latest") > record.nonce:
+        # the nonce as of the newest block ("latest" would count pending transactions, ours included)
+        if self.chain.get_nonce(self.signer.address, self.chain.block_number()) > record.nonce:
             # the nonce is used; look once more, since our transaction may have been mined since the first look
             if self._find_receipt(record):
                 return self.get(key)

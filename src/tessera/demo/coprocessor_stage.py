@@ -101,6 +101,7 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
     node = CoprocessorNode(chain, d, node_key, CoprocessorConfig([compiled]), tmp / "node")
     node.ensure_bonded(min_bond)
 
+    fees_before = int(d.stablecoin.call("balanceOf", node_key.address))
     fund_stablecoin(chain, d, owner, proposer.address, 10 * 10**decimals)
     d.stablecoin.transact(proposer, "approve", guard.address, 10 * 10**decimals)
     submitted = []
@@ -141,7 +142,7 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
         latency_blocks=max(latencies), gas_per_delivery=round(sum(gas) / len(gas)),
         proofs_verified=verified, model_accuracy=round(accuracy, 4), model_id=compiled.model_id,
         cache_hit=hit, fee=fee, node=node_key.address,
-        node_fees_earned=int(d.stablecoin.call("balanceOf", node_key.address)),
+        node_fees_earned=int(d.stablecoin.call("balanceOf", node_key.address)) - fees_before,
         gas_reimbursed_wei=client.eth_balance(node_key.address),
     )
     out.lines[:0] = [
