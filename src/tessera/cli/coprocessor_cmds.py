@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from ..protocol.faucet import fund_stablecoin, fund_tsr
 from ..zkml import InferenceClient, input_commitment, load_input
 from .main import account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer, settings_from
 from .output import emit
+from .serve import serve_node
 from .zk_cmds import _cache_dir, _compile, circuit_options
 
 
@@ -69,7 +67,11 @@ def run_cmd(ctx: click.Context, config_path: Path, interval: float, once: bool, 
                  f"node {node.address}: computed {len(report.computed)}, delivered {len(report.sent)}, "
                  f"finalized {len(report.finalized)}, skipped {len(report.skipped)}")
             return
-        _serve(node, node_file.host, node_file.port)
+        from ..coprocessor.api import create_app
+
+        click.echo(f"coprocessor node {node.address} serving {len(node.models)} model(s) on "
+                   f"{node_file.host}:{node_file.port}", err=True)
+        serve_node(create_app(node), lambda stop: node.run(stop, interval), node_file.host, node_file.port)
 
 
 def _fund_bond_on_devnet(chain: Any, deployment: Any, signer: Any, node: CoprocessorNode, bond: int) -> None:
@@ -82,29 +84,6 @@ def _fund_bond_on_devnet(chain: Any, deployment: Any, signer: Any, node: Coproce
         return
     raise CoprocessorError(f"{node.address} needs {missing / 1e18:g} more TSR to bond {bond / 1e18:g}: "
                            "acquire TSR or lower `bond` in the config")
-
-
-def _serve(node: CoprocessorNode, host: str, port: int) -> None:
-    import uvicorn
-
-    from ..coprocessor.api import create_app
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        server = uvicorn.Server(uvicorn.Config(create_app(node), host=host, port=port, log_level="warning"))
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        click.echo(f"coprocessor node {node.address} serving {len(node.models)} model(s) on {host}:{port}", err=True)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(node.run(stop, 1.0))
-            api = tg.create_task(server.serve())
-            await stop.wait()
-            server.should_exit = True
-            await api
-
-    asyncio.run(main())
 
 
 @coprocessor.command("request")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 from pathlib import Path
 
 import click
@@ -17,6 +14,7 @@ from ..provider.config import load_provider_config
 from .main import account_option, handle_errors, json_option, password_file_option, resolve_signer, settings_from
 from .market_cmds import market_client
 from .output import emit
+from .serve import serve_node
 
 
 @click.group()
@@ -35,8 +33,6 @@ def provider() -> None:
 def run_cmd(ctx: click.Context, config_path: Path, interval: float, account: str | None,
             password_file: Path | None) -> None:
     """Run the node and its HTTP API until SIGINT/SIGTERM. State: <data dir>/provider/."""
-    import uvicorn
-
     settings = settings_from(ctx)
     with market_client(settings) as (chain, client):
         signer = resolve_signer(settings, chain, account, password_file)
@@ -44,24 +40,8 @@ def run_cmd(ctx: click.Context, config_path: Path, interval: float, account: str
         node = ProviderNode(chain, client.deployment, signer, config,
                             settings.data_dir / "provider" / signer.address.lower())
 
-        async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            server = uvicorn.Server(uvicorn.Config(create_app(node), host=host, port=port, log_level="warning"))
-            # the node owns SIGINT/SIGTERM (set above); uvicorn must not install its own and re-raise them
-            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-            click.echo(f"provider {node.address} serving {config.endpoint} (listening on {host}:{port})", err=True)
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(node.run(stop, interval))
-                api = tg.create_task(server.serve())
-                await stop.wait()
-                server.should_exit = True
-                await api
-            node.stop_all()
-
-        asyncio.run(main())
+        click.echo(f"provider {node.address} serving {config.endpoint} (listening on {host}:{port})", err=True)
+        serve_node(create_app(node), lambda stop: node.run(stop, interval), host, port, on_stop=node.stop_all)
 
 
 @provider.command("status")
