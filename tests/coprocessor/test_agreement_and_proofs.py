@@ -5,7 +5,7 @@ or the referee contradicts it, which slashes the nodes that gave it."""
 from __future__ import annotations
 
 import pytest
-from conftest import FEE, SAMPLE, SLASH, WINDOW, CoprocessorEnv, advance
+from coprocessor_env import FEE, SAMPLE, SLASH, WINDOW, CoprocessorEnv, advance
 
 from tessera.coprocessor import JobStatus, ProofMode, result_hash
 from tessera.errors import ContractRevert

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import httpx
 import pytest
-from conftest import FEE, SAMPLE, advance  # noqa: F401  (advance documents the time helpers in this package)
+from coprocessor_env import FEE, SAMPLE
 
 from tessera.accounts.dev import dev_account
 from tessera.chain import RpcChain

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import rlp
 from eth_utils import keccak
-from conftest import FEE, SAMPLE, CoprocessorEnv
+from coprocessor_env import FEE, SAMPLE, CoprocessorEnv
 
 from tessera.chain import Chain
 from tessera.coprocessor import CoprocessorNode, JobStatus, TxManager, encode_json_input, sign_request

@@ -4,7 +4,7 @@ output, delivers, and is paid; the consumer's callback stores the output; the es
 from __future__ import annotations
 
 import pytest
-from conftest import FEE, OTHER, SAMPLE, CoprocessorEnv, advance
+from coprocessor_env import FEE, OTHER, SAMPLE, CoprocessorEnv, advance
 
 from tessera.chain.contract import decode_revert, send_transaction
 from tessera.coprocessor import JobStatus, encode_json_input, result_hash
