@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ..sqlite_store import SqliteStore
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     request_id INTEGER PRIMARY KEY, block INTEGER NOT NULL, consumer TEXT NOT NULL, params TEXT NOT NULL,
@@ -27,24 +29,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 """
 
-TERMINAL = ("done", "skipped", "failed")
-
-
-class Journal:
+class Journal(SqliteStore):
     def __init__(self, path: Path | str) -> None:
-        self.conn = sqlite3.connect(str(path), isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.executescript(SCHEMA)
-
-    def q(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, args).fetchall()
-
-    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
-        return row
-
-    def x(self, sql: str, *args: Any) -> None:
-        self.conn.execute(sql, args)
+        super().__init__(path, SCHEMA)
 
     def set_job(self, request_id: int, interval: int, **fields: Any) -> None:
         cols = ", ".join(f"{k} = ?" for k in fields)

@@ -3,9 +3,10 @@ transaction (exactly once); the node's actions read from here, so a restart resu
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
+
+from ..sqlite_store import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -22,21 +23,9 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 
-class ProviderStore:
+class ProviderStore(SqliteStore):
     def __init__(self, path: Path | str) -> None:
-        self.conn = sqlite3.connect(str(path), isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.executescript(SCHEMA)
-
-    def q(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, args).fetchall()
-
-    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
-        return row
-
-    def x(self, sql: str, *args: Any) -> None:
-        self.conn.execute(sql, args)
+        super().__init__(path, SCHEMA)
 
     def summary(self) -> dict[str, Any]:
         orders = {r["status"]: r["n"] for r in self.q("SELECT status, COUNT(*) n FROM orders GROUP BY status")}
