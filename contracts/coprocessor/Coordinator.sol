@@ -95,9 +95,6 @@ contract Coordinator is Owned {
     /// @dev gas a completing transaction spends outside the measured span (21k, calldata, refunds)
     uint256 public constant CALLBACK_OVERHEAD = 60_000;
     uint256 private constant POST_GAS = 30_000;
-    uint256 private constant FIELD_MODULUS =
-        21888242871839275222246405745257275088548364400416034343698204186575808495617;
-    uint256 private constant FIELD_HALF = FIELD_MODULUS / 2;
     bytes32 private constant REQUEST_TYPEHASH = keccak256(
         "CoprocessorRequest(address consumer,bytes32 modelId,bytes32 inputHash,bytes32 inputDataHash,uint128 fee,"
         "uint128 maxGasPrice,uint32 callbackGasLimit,uint32 ttl,uint8 redundancy,uint8 mode,uint32 count,"
@@ -702,11 +699,6 @@ contract Coordinator is Owned {
         Request storage r = _request(id);
         opens = r.start + r.period * interval;
         deadline = opens + r.ttl;
-    }
-
-    /// @notice A field element as a signed integer (ezkl writes negative values as p - |v|).
-    function toSigned(uint256 felt) external pure returns (int256) {
-        return felt > FIELD_HALF ? -int256(FIELD_MODULUS - felt) : int256(felt);
     }
 
     function _min(uint256 a, uint256 b) private pure returns (uint256) {

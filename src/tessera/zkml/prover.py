@@ -28,8 +28,23 @@ def felt_to_int(felt: str) -> int:
     return int.from_bytes(bytes.fromhex(felt.removeprefix("0x")), "little")
 
 
+class _SplitInstances:
+    """Public instances: the input's first (`input_instances` of them), then the output's."""
+
+    input_instances: int
+    instances: list[int]
+
+    @property
+    def input_commitment(self) -> list[int]:
+        return self.instances[: self.input_instances]
+
+    @property
+    def output_commitment(self) -> list[int]:
+        return self.instances[self.input_instances:]
+
+
 @dataclass
-class InferenceProof:
+class InferenceProof(_SplitInstances):
     model_id: str
     batch_size: int
     input_instances: int
@@ -39,14 +54,6 @@ class InferenceProof:
     proof: dict[str, Any]  # ezkl's proof JSON
     srs_unsafe: bool
     prove_seconds: float
-
-    @property
-    def input_commitment(self) -> list[int]:
-        return self.instances[: self.input_instances]
-
-    @property
-    def output_commitment(self) -> list[int]:
-        return self.instances[self.input_instances:]
 
     @property
     def proof_bytes(self) -> bytes:
@@ -115,7 +122,7 @@ def input_commitment(compiled: CompiledModel, data: Any) -> list[int]:
 
 
 @dataclass
-class Evaluation:
+class Evaluation(_SplitInstances):
     """A run of the circuit's fixed-point arithmetic without a proof: the instances a proof of the same
     input would carry, exactly. Deterministic on every machine, so N nodes can compare answers bit for bit."""
 
@@ -123,14 +130,6 @@ class Evaluation:
     input_instances: int
     instances: list[int]
     outputs: list[list[float]]  # per output tensor, dequantized
-
-    @property
-    def input_commitment(self) -> list[int]:
-        return self.instances[: self.input_instances]
-
-    @property
-    def output_commitment(self) -> list[int]:
-        return self.instances[self.input_instances:]
 
 
 def _instances(compiled: CompiledModel, witness: dict[str, Any]) -> list[int]:
