@@ -6,7 +6,6 @@ one rejected, both verified on-chain."""
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from ..coprocessor import CoordinatorClient, CoprocessorConfig, CoprocessorNode
 from ..protocol.deploy import Deployment
 from ..protocol.faucet import fund_stablecoin, fund_tsr
 from ..zkml import InferenceClient, ZkOptions, compile_model, default_cache_dir
+from .models import fit_and_export
 from .runner import DemoContext, StageResult
 
 FEATURES = ("amount_pct", "duration_months", "audited", "reputation")
@@ -55,20 +55,7 @@ def train_guard(path: Path, seed: int = 0) -> float:
             return self.net(features * self.scale)
 
     net = Guard()
-    opt = torch.optim.Adam(net.parameters(), lr=0.03)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    for _ in range(300):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(net(xt), yt)
-        loss.backward()
-        opt.step()
-    net.eval()
-    with torch.no_grad():
-        accuracy = float((net(xt).argmax(1) == yt).float().mean())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(net, (torch.zeros(1, 4),), str(path), input_names=["features"], output_names=["logits"],
-                          dynamo=False)
+    accuracy = fit_and_export(net, x, y, path, lr=0.03, steps=300, input_name="features", output_name="logits")
     return accuracy
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -38,3 +40,26 @@ def reference_probabilities(features: np.ndarray) -> np.ndarray:
     logits = features.astype(np.float32) @ WEIGHTS + BIAS
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+def fit_and_export(net: Any, x: np.ndarray, y: np.ndarray, path: Path, *, lr: float, steps: int,
+                   input_name: str, output_name: str) -> float:
+    """Fit a torch classifier with Adam on cross-entropy, export it to ONNX with a static batch of 1, and
+    return its training accuracy."""
+    import torch
+
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(xt), yt)
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        accuracy = float((net(xt).argmax(1) == yt).float().mean())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(net, (torch.zeros(1, x.shape[1]),), str(path), input_names=[input_name],
+                          output_names=[output_name], dynamo=False)
+    return accuracy

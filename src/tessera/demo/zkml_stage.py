@@ -5,7 +5,6 @@ One verification pays for the whole batch, which is how the gas per inference ge
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from ..accounts.dev import dev_account
 from ..errors import ContractRevert
 from ..protocol.deploy import Deployment
 from ..zkml import InferenceClient, ZkOptions, compile_model, default_cache_dir, prove, verify
-from .models import reference_probabilities
+from .models import fit_and_export, reference_probabilities
 from .runner import DemoContext, StageResult
 
 BATCH = 32  # one ~0.86M-gas verification shared by 32 inferences: ~27k gas each
@@ -30,18 +29,7 @@ def train_classifier(path: Path, seed: int = 0) -> Any:
     x = rng.normal(size=(512, 4)).astype(np.float32)
     y = reference_probabilities(x).argmax(axis=1)
     net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
-    opt = torch.optim.Adam(net.parameters(), lr=0.05)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    for _ in range(150):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(net(xt), yt)
-        loss.backward()
-        opt.step()
-    net.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(net, (torch.zeros(1, 4),), str(path), input_names=["features"], output_names=["logits"],
-                          dynamo=False)
+    fit_and_export(net, x, y, path, lr=0.05, steps=150, input_name="features", output_name="logits")
     return net
 
 
