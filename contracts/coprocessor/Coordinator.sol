@@ -170,6 +170,7 @@ contract Coordinator is Owned {
     error ChallengeWindowOver(uint64 endedAt);
     error ChallengeWindowOpen(uint64 endsAt);
     error NoContradiction(bytes32 result);
+    error ChallengeProofInvalid(bytes32 modelId);
     error ResultMismatch(bytes32 expected, bytes32 given);
     error NotConsumer(address caller);
     error NothingToCancel();
@@ -539,7 +540,9 @@ contract Coordinator is Owned {
         if (instances.length <= n) revert BadRequest("instances");
         bytes32 inputHash = hashInstances(instances[:n]);
         if (inputHash != job.inputHash) revert InputMismatch(job.inputHash, inputHash);
-        bytes32 inferenceId = verifier.verifyInference(r.modelId, proof, instances);
+        // an inference someone already recorded is as good as a fresh proof of it
+        (bool valid, bytes32 inferenceId) = verifier.tryVerifyInference(r.modelId, proof, instances);
+        if (!valid) revert ChallengeProofInvalid(r.modelId);
         _overturn(id, interval, r, job, instances[n:], inferenceId);
     }
 

@@ -9,7 +9,7 @@ from coprocessor_env import FEE, SAMPLE, SLASH, WINDOW, CoprocessorEnv, advance
 
 from tessera.coprocessor import JobStatus, ProofMode, result_hash
 from tessera.errors import ContractRevert
-from tessera.zkml import InferenceProof, evaluate
+from tessera.zkml import InferenceClient, InferenceProof, evaluate
 
 
 def test_redundancy_three_with_one_lying_node(cp_env: CoprocessorEnv) -> None:
@@ -105,6 +105,12 @@ def test_optimistic_lie_is_contradicted_by_a_zk_proof(cp_env: CoprocessorEnv, pu
     lie = [v + 5 for v in public_proof.output_commitment]
     env.client.deliver(liar, request_id, 0, params.input_hash, lie)
     assert env.client.job(request_id).status == JobStatus.CHALLENGEABLE
+    forged = InferenceProof.from_json(public_proof.to_json())
+    forged.instances[-1] += 5  # "proves" the liar's output: the verifier rejects it
+    with pytest.raises(ContractRevert, match="ChallengeProofInvalid"):
+        env.client.challenge(challenger, request_id, 0, forged)
+    # the true inference recorded beforehand (by anyone) still contradicts the lie
+    InferenceClient.of(env.chain, env.deployment).verify(env.owner, public_proof)
     tsr_before = env.deployment.token.call("balanceOf", challenger.address)
     receipt = env.client.challenge(challenger, request_id, 0, public_proof)
     (slash,) = env.client.coordinator.events(receipt, "NodeSlashed")
