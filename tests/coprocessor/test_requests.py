@@ -7,7 +7,7 @@ import pytest
 from coprocessor_env import FEE, OTHER, SAMPLE, CoprocessorEnv, advance
 
 from tessera.chain.contract import decode_revert, send_transaction
-from tessera.coprocessor import JobStatus, encode_json_input, result_hash
+from tessera.coprocessor import CoprocessorConfig, CoprocessorNode, JobStatus, encode_json_input, result_hash
 from tessera.chain.base import CallRequest
 from tessera.errors import ContractRevert, TransactionError
 from tessera.zkml import evaluate
@@ -137,3 +137,7 @@ def test_unserved_model_and_low_fee_are_not_taken(cp_env: CoprocessorEnv) -> Non
     assert node.step().sent == []
     row = node.journal.one("SELECT status, reason FROM requests WHERE request_id = ?", request_id)
     assert row["status"] == "skipped" and "below this node's minimum" in row["reason"]
+    other = CoprocessorNode(env.chain, env.deployment, env.nodes[1], CoprocessorConfig([]), env.tmp / "no-models")
+    assert other.step().sent == []
+    row = other.journal.one("SELECT status, reason FROM requests WHERE request_id = ?", request_id)
+    assert row["status"] == "skipped" and "is not served by this node" in row["reason"]
