@@ -145,3 +145,36 @@ def test_referee_contradicts_an_optimistic_result(cp_env: CoprocessorEnv) -> Non
     (slash,) = env.client.coordinator.events(receipt, "NodeSlashed")
     assert slash.args["node"] == env.nodes[1].address
     assert env.client.job(request_id).status == JobStatus.COMPLETED
+
+
+def test_a_watching_node_catches_an_optimistic_lie_and_challenges_it(cp_env: CoprocessorEnv) -> None:
+    env = cp_env
+    params = env.params(mode=ProofMode.OPTIMISTIC)
+    request_id = env.request_via_store(mode=ProofMode.OPTIMISTIC)
+    truth = evaluate(env.model, SAMPLE).output_commitment
+    liar = env.nodes[2]
+    env.client.deliver(liar, request_id, 0, params.input_hash, [v + 1 for v in truth])  # faster, and wrong
+    watcher = env.node(0)
+    tsr_before = env.deployment.token.call("balanceOf", env.nodes[0].address)
+    bond_before = env.bond(liar)
+    report = watcher.step()
+    assert report.challenged == [(request_id, 0)] and report.sent == [], report
+    assert env.bond(liar) == bond_before - SLASH
+    assert env.deployment.token.call("balanceOf", env.nodes[0].address) - tsr_before == SLASH // 2
+    assert list(env.store.call("getResult", request_id, 0)[0]) == truth
+    assert env.client.job(request_id).status == JobStatus.COMPLETED
+    watcher.step()
+    job = watcher.journal.job(request_id, 0)
+    assert job["status"] == "done" and "slashed" in job["detail"]
+
+
+def test_a_watching_node_leaves_a_correct_optimistic_result_alone(cp_env: CoprocessorEnv) -> None:
+    env = cp_env
+    request_id = env.request(mode=ProofMode.OPTIMISTIC)
+    env.node(1).step()  # an honest node delivers first
+    watcher = env.node(0)
+    report = watcher.step()
+    assert report.challenged == [] and report.sent == []
+    job = watcher.journal.job(request_id, 0)
+    assert job["status"] == "done" and job["detail"] == "agrees with the majority result"
+    assert env.client.job(request_id).status == JobStatus.CHALLENGEABLE

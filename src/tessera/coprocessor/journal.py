@@ -21,8 +21,9 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE TABLE IF NOT EXISTS jobs (
     request_id INTEGER NOT NULL, interval INTEGER NOT NULL,
     status TEXT NOT NULL,             -- ready | computed | sent | delivered | awaiting_finalize | finalizing
-                                      -- | done | skipped | failed
+                                      -- | verify | challenging | done | skipped | failed
     detail TEXT, input_hash BLOB, output TEXT, outputs TEXT, proof_path TEXT,
+    claimed BLOB,                     -- an optimistic majority result this node is checking (verify)
     opened_block INTEGER, computed_at REAL, compute_seconds REAL, delivered_block INTEGER, gas_used INTEGER,
     challenge_ends INTEGER, completed_block INTEGER,
     PRIMARY KEY (request_id, interval)
@@ -57,6 +58,7 @@ class Journal(SqliteStore):
 def _job_json(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
     out["input_hash"] = "0x" + bytes(row["input_hash"]).hex() if row["input_hash"] is not None else None
+    out["claimed"] = "0x" + bytes(row["claimed"]).hex() if row["claimed"] is not None else None
     out["output"] = json.loads(row["output"]) if row["output"] else None
     out["outputs"] = json.loads(row["outputs"]) if row["outputs"] else None
     return out

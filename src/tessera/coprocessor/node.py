@@ -52,6 +52,7 @@ class CoprocessorConfig:
     confirmations: int = 0
     bump_after: float = 30.0
     start_block: int = 0
+    watch: bool = True  # check other nodes' optimistic results for served models; challenge wrong ones with a proof
 
 
 @dataclass
@@ -60,6 +61,7 @@ class StepReport:
     computed: list[tuple[int, int]] = field(default_factory=list)
     sent: list[tuple[int, int]] = field(default_factory=list)
     finalized: list[tuple[int, int]] = field(default_factory=list)
+    challenged: list[tuple[int, int]] = field(default_factory=list)
     skipped: list[tuple[int, int, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -84,6 +86,19 @@ class Computed:
     input_hash: bytes
     proof_path: str | None
     seconds: float
+
+
+@dataclass(frozen=True)
+class Check:
+    """An optimistic majority result to check against this node's own computation."""
+
+    request_id: int
+    interval: int
+    compiled: CompiledModel
+    data: dict[str, Any]
+    input_hash: bytes
+    claimed: bytes
+    proof_dir: Path
 
 
 def result_hash(output: list[int]) -> bytes:
@@ -178,18 +193,28 @@ class CoprocessorNode:
         elif name == "SubscriptionCancelled":
             conn.execute("UPDATE requests SET cancelled_from = ? WHERE request_id = ?", (int(args["fromInterval"]), rid))
         elif name == "ChallengeWindowOpened":
-            ours = self._our_result(conn, rid, int(args["interval"]))
-            won = ours is not None and ours == bytes(args["result"])
-            conn.execute("UPDATE jobs SET status = ?, challenge_ends = ?, detail = ? WHERE request_id = ? AND "
-                         "interval = ? AND status NOT IN ('done', 'skipped', 'failed')",
-                         ("awaiting_finalize" if won else "done", int(args["endsAt"]),
-                          None if won else "another result has the majority", rid, int(args["interval"])))
+            k, claimed = int(args["interval"]), bytes(args["result"])
+            # a window can open on a job this node has not reached yet: track it, to check the claim
+            conn.execute("INSERT OR IGNORE INTO jobs (request_id, interval, status, opened_block) SELECT ?, ?, "
+                         "'ready', ? WHERE EXISTS (SELECT 1 FROM requests WHERE request_id = ? AND status != "
+                         "'skipped')", (rid, k, log.block_number, rid))
+            ours = self._our_result(conn, rid, k)
+            if ours == claimed:
+                status, detail = "awaiting_finalize", None
+            elif self.config.watch:
+                status, detail = "verify", "checking another node's result before its window closes"
+            else:
+                status, detail = "done", "another result has the majority"
+            conn.execute("UPDATE jobs SET status = ?, challenge_ends = ?, detail = ?, claimed = ? WHERE "
+                         "request_id = ? AND interval = ? AND status NOT IN ('done', 'skipped', 'failed')",
+                         (status, int(args["endsAt"]), detail, claimed, rid, k))
         elif name == "JobCompleted":
-            ours = self._our_result(conn, rid, int(args["interval"]))
+            k = int(args["interval"])
+            ours = self._our_result(conn, rid, k)
             detail = "paid" if ours == bytes(args["result"]) else "closed with another result"
             conn.execute("UPDATE jobs SET status = 'done', detail = ?, completed_block = ? WHERE request_id = ? AND "
-                         "interval = ? AND status NOT IN ('skipped', 'failed')",
-                         (detail, log.block_number, rid, int(args["interval"])))
+                         "interval = ? AND status NOT IN ('done', 'skipped', 'failed')",
+                         (detail, log.block_number, rid, k))
         elif name == "JobExpired":
             conn.execute("UPDATE jobs SET status = 'done', detail = 'expired without a majority' WHERE request_id = ? "
                          "AND interval = ? AND status NOT IN ('done', 'skipped', 'failed')",
@@ -222,6 +247,8 @@ class CoprocessorNode:
         report = self._advance()
         for task in self._tasks(report):
             self._record(task, self._compute(task, report), report)
+        for check in self._checks(report):
+            self._contest(check, self._check(check, report), report)
         self._deliver(report)
         for record in self.tx.wait_pending(receipt_timeout):
             self._tx_final(record.key, record.ok, record.block, record.gas_used, report)
@@ -232,6 +259,8 @@ class CoprocessorNode:
         for task in self._tasks(report):
             # proving takes seconds to minutes: off the event loop, so the API keeps answering
             self._record(task, await asyncio.to_thread(self._compute, task, report), report)
+        for check in self._checks(report):
+            self._contest(check, await asyncio.to_thread(self._check, check, report), report)
         self._deliver(report)
         return report
 
@@ -318,6 +347,56 @@ class CoprocessorNode:
         self.journal.set_job(rid, k, status="skipped", detail=reason)
         report.skipped.append((rid, k, reason))
 
+    # ---- watching optimistic results ----
+
+    def _checks(self, report: StepReport) -> list[Check]:
+        now = self.chain.get_block("latest").timestamp
+        checks = []
+        for job in self.journal.q("SELECT j.*, r.consumer, r.params, r.input FROM jobs j JOIN requests r "
+                                  "USING (request_id) WHERE j.status = 'verify'"):
+            rid, k = job["request_id"], job["interval"]
+            if now >= job["challenge_ends"]:
+                self.journal.set_job(rid, k, status="done", detail="the challenge window closed before the check")
+                continue
+            params = RequestParams.from_json(json.loads(job["params"]))
+            try:
+                raw = bytes(job["input"])
+                if params.input_hash == bytes(32):
+                    raw, _ = self.client.consumer_input(job["consumer"], rid, k)
+                data = decode_input(raw)
+            except TesseraError as e:
+                self._skip(rid, k, f"cannot check the claimed result: {e}", report)
+                continue
+            checks.append(Check(rid, k, self.models["0x" + params.model_id.hex()], data,
+                                self.client.job(rid, k).input_hash, bytes(job["claimed"]), self.data_dir / "proofs"))
+        return checks
+
+    def _check(self, check: Check, report: StepReport) -> InferenceProof | str:
+        """A proof that contradicts the claimed result, or why there is none (computed off the event loop)."""
+        try:
+            evaluation = evaluate(check.compiled, check.data)
+            if hash_instances(evaluation.input_commitment) != check.input_hash:
+                return "the input changed since the claim: it cannot be checked"
+            if result_hash(evaluation.output_commitment) == check.claimed:
+                return "agrees with the majority result"
+            proof = prove(check.compiled, check.data)
+        except TesseraError as e:
+            return f"cannot check the claimed result: {e}"
+        check.proof_dir.mkdir(parents=True, exist_ok=True)
+        proof.save(check.proof_dir / f"challenge-{check.request_id}-{check.interval}.json")
+        return proof
+
+    def _contest(self, check: Check, outcome: InferenceProof | str, report: StepReport) -> None:
+        rid, k = check.request_id, check.interval
+        if isinstance(outcome, str):
+            self.journal.set_job(rid, k, status="done", detail=outcome)
+            return
+        params = RequestParams.from_json(json.loads(
+            self.journal.one("SELECT params FROM requests WHERE request_id = ?", rid)["params"]))  # type: ignore[index]
+        data = self.client.coordinator.encode("challenge", rid, k, outcome.proof_bytes, outcome.instances)
+        self.journal.set_job(rid, k, output=json.dumps(outcome.output_commitment))
+        self._send(f"challenge:{rid}:{k}", data, params, rid, k, "challenging", report)
+
     # ---- transactions ----
 
     def _deliver(self, report: StepReport) -> None:
@@ -353,7 +432,7 @@ class CoprocessorNode:
             report.errors.append(f"{key}: {e}")
             return
         self.journal.set_job(rid, k, status=status)
-        (report.sent if status == "sent" else report.finalized).append((rid, k))
+        {"sent": report.sent, "finalizing": report.finalized, "challenging": report.challenged}[status].append((rid, k))
         if record.status != "pending":
             self._tx_final(key, record.ok, record.block, record.gas_used, report)
 
@@ -373,6 +452,9 @@ class CoprocessorNode:
             self.journal.set_job(rid, k, delivered_block=block, gas_used=gas_used)
         elif kind == "finalize" and job["status"] == "finalizing":
             self.journal.set_job(rid, k, status="done", detail="finalized and paid")
+        elif kind == "challenge":
+            self.journal.set_job(rid, k, status="done", detail="contradicted the claimed result with a proof: the "
+                                                               "nodes that gave it were slashed")
 
     # ---- off-chain signed requests ----
 
