@@ -54,7 +54,7 @@ def run_cmd(ctx: click.Context, config_path: Path, interval: float, once: bool, 
                                        "no request can name it: register it (`register: true` in the config)")
         config = CoprocessorConfig([c for c, _ in models], min_fee=node_file.min_fee,
                                    max_gas_price=node_file.max_gas_price, confirmations=node_file.confirmations,
-                                   bump_after=node_file.bump_after)
+                                   bump_after=node_file.bump_after, watch=node_file.watch)
         node = CoprocessorNode(chain, deployment, signer, config,
                                settings.data_dir / "coprocessor" / signer.address.lower())
         _fund_bond_on_devnet(chain, deployment, signer, node, node_file.bond)

@@ -12,6 +12,7 @@
     bond: 100                                 # TSR to keep bonded
     confirmations: 0                          # blocks an event must be buried under before it is acted on
     bump_after: 30                            # seconds before a stuck delivery is re-sent with higher fees
+    watch: true                               # challenge other nodes' wrong optimistic results with a proof
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class NodeFile:
     bond: int
     confirmations: int
     bump_after: float
+    watch: bool
     host: str
     port: int
 
@@ -66,7 +68,7 @@ def load_node_file(path: Path, decimals: int) -> NodeFile:
             models=entries, min_fee=to_base_units(raw.get("min_fee", 0), decimals, "min_fee"),
             max_gas_price=int(float(raw.get("max_gas_price_gwei", 200)) * 10**9),
             bond=to_base_units(raw.get("bond", 100), 18, "bond"), confirmations=int(raw.get("confirmations", 0)),
-            bump_after=float(raw.get("bump_after", 30)), host=str(listen.get("host", "127.0.0.1")),
+            bump_after=float(raw.get("bump_after", 30)), watch=bool(raw.get("watch", True)), host=str(listen.get("host", "127.0.0.1")),
             port=int(listen.get("port", 8711)),
         )
     except (TypeError, ValueError) as e:
