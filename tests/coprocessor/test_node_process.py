@@ -19,7 +19,8 @@ from coprocessor_env import FEE, SAMPLE
 from tessera.accounts.dev import dev_account
 from tessera.chain import RpcChain
 from tessera.chain.devnet import Devnet, free_port, start_anvil
-from tessera.coprocessor import CoordinatorClient, JobStatus, ProofMode, RequestParams, encode_json_input, hash_instances
+from tessera.coprocessor import (CoordinatorClient, JobStatus, ProofMode, RequestParams, encode_json_input,
+                                 hash_instances)
 from tessera.protocol.deploy import Deployment, deploy_protocol, manifest_path
 from tessera.protocol.faucet import fund_stablecoin
 from tessera.zkml import CompiledModel, input_commitment

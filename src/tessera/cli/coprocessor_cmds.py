@@ -16,7 +16,8 @@ from ..errors import ChainConnectionError, CoprocessorError
 from ..market.spec import to_base_units
 from ..protocol.faucet import fund_stablecoin, fund_tsr
 from ..zkml import InferenceClient, input_commitment, load_input
-from .main import account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer, settings_from
+from .main import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
+                   settings_from)
 from .output import emit
 from .serve import serve_node
 from .zk_cmds import _cache_dir, _compile, circuit_options
@@ -152,7 +153,8 @@ def _completed(client: CoordinatorClient, request_id: int, interval: int) -> dic
     if not events:
         return None
     a = events[-1].args
-    return {"block": events[-1].block_number, "output": list(a["output"]), "inference_id": "0x" + a["inferenceId"].hex(),
+    return {"block": events[-1].block_number, "output": list(a["output"]),
+            "inference_id": "0x" + a["inferenceId"].hex(),
             "callback_ok": a["callbackOk"], "fees_paid": a["feesPaid"]}
 
 

@@ -68,7 +68,8 @@ def load_node_file(path: Path, decimals: int) -> NodeFile:
             models=entries, min_fee=to_base_units(raw.get("min_fee", 0), decimals, "min_fee"),
             max_gas_price=int(float(raw.get("max_gas_price_gwei", 200)) * 10**9),
             bond=to_base_units(raw.get("bond", 100), 18, "bond"), confirmations=int(raw.get("confirmations", 0)),
-            bump_after=float(raw.get("bump_after", 30)), watch=bool(raw.get("watch", True)), host=str(listen.get("host", "127.0.0.1")),
+            bump_after=float(raw.get("bump_after", 30)), watch=bool(raw.get("watch", True)),
+            host=str(listen.get("host", "127.0.0.1")),
             port=int(listen.get("port", 8711)),
         )
     except (TypeError, ValueError) as e:

@@ -191,7 +191,8 @@ class CoprocessorNode:
                          (rid, log.block_number, args["consumer"], json.dumps(params.to_json()), int(args["start"]),
                           bytes(args["input"]), "skipped" if reason else "active", reason))
         elif name == "SubscriptionCancelled":
-            conn.execute("UPDATE requests SET cancelled_from = ? WHERE request_id = ?", (int(args["fromInterval"]), rid))
+            conn.execute("UPDATE requests SET cancelled_from = ? WHERE request_id = ?",
+                         (int(args["fromInterval"]), rid))
         elif name == "ChallengeWindowOpened":
             k, claimed = int(args["interval"]), bytes(args["result"])
             # a window can open on a job this node has not reached yet: track it, to check the claim
