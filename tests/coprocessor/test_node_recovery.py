@@ -186,3 +186,18 @@ def test_request_orphaned_by_a_reorg_is_dropped_not_served(cp_env: CoprocessorEn
     replayed = env.request()  # the same id on the new chain, with this chain's block
     assert replayed == request_id
     assert node.step().sent == [(request_id, 0)]
+
+
+def test_a_nonce_taken_by_another_transaction_is_reported_replaced(cp_env: CoprocessorEnv) -> None:
+    env = cp_env
+    max_fee, _ = env.chain.gas_price_hint()
+    mempool = Mempool(env.chain, min_fee=max_fee * 10)  # holds ours back for good
+    tx = TxManager(mempool, env.nodes[0], env.node(0).journal.conn, bump_after=10**9)
+    coin = env.deployment.stablecoin
+    tx.send("ours", coin.address, coin.encode("approve", env.client.address, 1), fee_cap=max_fee)
+    coin.transact(env.nodes[0], "approve", env.client.address, 2)  # same account, same nonce, mined
+    assert tx.poll() == []  # a receipt can lag its block: not replaced at first sight
+    env.chain.mine(3)
+    (record,) = tx.poll()
+    assert record.status == "replaced" and record.ok is None
+    assert coin.call("allowance", env.nodes[0].address, env.client.address) == 2

@@ -439,14 +439,16 @@ class CoprocessorNode:
 
     def _tx_final(self, key: str, ok: bool | None, block: int | None, gas_used: int | None,
                   report: StepReport) -> None:
+        """`ok` is None when another transaction took the nonce (the job is not retried: it was our only try)."""
         kind, rid_s, k_s = key.split(":")
         rid, k = int(rid_s), int(k_s)
         job = self.journal.job(rid, k)
         if job is None:
             return
         if not ok:
-            self.journal.set_job(rid, k, status="failed", detail=f"{kind} transaction reverted in block {block}")
-            report.errors.append(f"{key} reverted in block {block}")
+            what = f"reverted in block {block}" if ok is False else "was replaced by another transaction"
+            self.journal.set_job(rid, k, status="failed", detail=f"{kind} transaction {what}")
+            report.errors.append(f"{key} {what}")
         elif kind == "deliver" and job["status"] == "sent":
             self.journal.set_job(rid, k, status="delivered", delivered_block=block, gas_used=gas_used)
         elif kind == "deliver":

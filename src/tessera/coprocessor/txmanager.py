@@ -26,9 +26,13 @@ CREATE TABLE IF NOT EXISTS txs (
     hashes TEXT NOT NULL,             -- JSON list of every hash broadcast for this nonce, newest last
     status TEXT NOT NULL,             -- pending | mined | replaced
     sent_at REAL NOT NULL, bumps INTEGER NOT NULL DEFAULT 0,
+    nonce_used_at INTEGER,            -- first block at which the nonce was seen used without our receipt
     block INTEGER, ok INTEGER, gas_used INTEGER, effective_gas_price INTEGER
 );
 """
+
+
+REPLACED_AFTER_BLOCKS = 3
 
 
 @dataclass(frozen=True)
@@ -171,12 +175,15 @@ class TxManager:
         if self._find_receipt(record):
             return self.get(key)
         # the nonce as of the newest block ("latest" would count pending transactions, ours included)
-        if self.chain.get_nonce(self.signer.address, self.chain.block_number()) > record.nonce:
-            # the nonce is used; look once more, since our transaction may have been mined since the first look
-            if self._find_receipt(record):
-                return self.get(key)
-            # none of our hashes for this key took it: another transaction did
-            self.conn.execute("UPDATE txs SET status = 'replaced' WHERE key = ?", (key,))
+        head = self.chain.block_number()
+        if self.chain.get_nonce(self.signer.address, head) > record.nonce:
+            # the nonce is used but none of our receipts is found: a node can index a receipt a moment after
+            # the block, so only call it replaced once REPLACED_AFTER_BLOCKS have passed without one
+            seen = self.conn.execute("SELECT nonce_used_at FROM txs WHERE key = ?", (key,)).fetchone()[0]
+            if seen is None:
+                self.conn.execute("UPDATE txs SET nonce_used_at = ? WHERE key = ?", (head, key))
+            elif head - seen >= REPLACED_AFTER_BLOCKS:
+                self.conn.execute("UPDATE txs SET status = 'replaced' WHERE key = ?", (key,))
             return self.get(key)
         if self.clock() - self._sent_at(key) >= self.bump_after:
             self._bump(key)
