@@ -131,7 +131,7 @@ def test_stuck_transaction_is_bumped_until_included(cp_env: CoprocessorEnv) -> N
     tx.poll()
     record = tx.get("approve")
     assert record.bumps == 2 and record.status == "pending"  # +32%: included now
-    (final,) = tx.poll()
+    (final,) = tx.wait_pending(timeout=10)  # anvil can index the receipt a moment after its block
     assert final.status == "mined" and final.ok and final.max_fee <= fee_cap
     assert len(final.hashes) == 3
     assert env.deployment.stablecoin.call("allowance", env.nodes[0].address, env.client.address) == 1

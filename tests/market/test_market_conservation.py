@@ -20,6 +20,9 @@ from tessera.protocol.deploy import Deployment, deploy_protocol
 from tessera.protocol.faucet import fund_stablecoin, fund_tsr
 
 _WORLD: dict[str, Any] = {}
+# The embedded chain stamps blocks with the wall clock, so on a loaded machine a transaction's block can be
+# seconds after the view a rule checked: rules keep this many seconds away from a deadline instead of racing it.
+CLOCK_MARGIN = 30
 
 
 def world() -> dict[str, Any]:
@@ -124,7 +127,7 @@ class MarketConservation(RuleBasedStateMachine):
         order_id = data.draw(st.sampled_from(self.orders))
         order = self.c.order(order_id)
         p = self.w["providers"][provider]
-        open_ = order.state == OrderState.OPEN and self.chain.get_block().timestamp + 1 < order.closes_at
+        open_ = order.state == OrderState.OPEN and self.chain.get_block().timestamp + CLOCK_MARGIN < order.closes_at
         if not open_ or self.d.market.call("bidOf", order_id, p.address):
             return
         price = data.draw(st.integers(1, order.spec.max_price_per_hour))
@@ -201,7 +204,7 @@ class MarketConservation(RuleBasedStateMachine):
         # views run on the head block; the transaction runs one block (>= 1 s) later
         lease = self.c.lease(lease_id)
         sla = self.c.params().heartbeat_sla
-        return self.chain.get_block().timestamp + 1 > lease.last_heartbeat + sla - 1
+        return self.chain.get_block().timestamp + CLOCK_MARGIN > lease.last_heartbeat + sla - 1
 
     @precondition(lambda self: self.leases)
     @rule(data=st.data(), amount=st.integers(1, 3_000_000))
@@ -210,7 +213,7 @@ class MarketConservation(RuleBasedStateMachine):
         if lease is None or self._will_breach(lease.lease_id):
             return
         status = self.c.lease_status(lease.lease_id)
-        if status.state == LeaseState.PAUSED and self.chain.get_block().timestamp + 2 > status.grace_ends_at:
+        if status.state == LeaseState.PAUSED and self.chain.get_block().timestamp + CLOCK_MARGIN > status.grace_ends_at:
             return
         self._track(self.c.top_up(self._signer(lease.tenant), lease.lease_id, amount))
 
