@@ -311,10 +311,7 @@ class CoprocessorNode:
             try:
                 # simulate first: never compute (or prove) what the Coordinator would refuse
                 expected = self.client.check_delivery(rid, k, self.address)
-                raw = bytes(job["input"])
-                if params.input_hash == bytes(32):
-                    raw, _ = self.client.consumer_input(job["consumer"], rid, k)
-                data = decode_input(raw)
+                data = self._job_input(job, params)
             except ContractRevert as e:
                 if e.error_name in RETRY_LATER:
                     continue
@@ -326,6 +323,13 @@ class CoprocessorNode:
             tasks.append(Task(rid, k, self.models["0x" + params.model_id.hex()], data, expected, params.mode,
                               self.data_dir / "proofs"))
         return tasks
+
+    def _job_input(self, job: sqlite3.Row, params: RequestParams) -> dict[str, Any]:
+        """The input of a job: the request's own, or the consumer contract's for this interval."""
+        raw = bytes(job["input"])
+        if params.input_hash == bytes(32):
+            raw, _ = self.client.consumer_input(job["consumer"], job["request_id"], job["interval"])
+        return decode_input(raw)
 
     def _compute(self, task: Task, report: StepReport) -> Computed | None:
         try:
@@ -361,10 +365,7 @@ class CoprocessorNode:
                 continue
             params = RequestParams.from_json(json.loads(job["params"]))
             try:
-                raw = bytes(job["input"])
-                if params.input_hash == bytes(32):
-                    raw, _ = self.client.consumer_input(job["consumer"], rid, k)
-                data = decode_input(raw)
+                data = self._job_input(job, params)
             except TesseraError as e:
                 self._skip(rid, k, f"cannot check the claimed result: {e}", report)
                 continue
