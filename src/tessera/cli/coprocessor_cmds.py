@@ -7,19 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
 from ..coprocessor import (CoordinatorClient, CoprocessorConfig, CoprocessorNode, JobStatus, ProofMode,
                            RequestParams, encode_json_input, hash_instances)
 from ..coprocessor.config import compile_models, describe, load_node_file
-from ..errors import ChainConnectionError, CoprocessorError
+from ..errors import CoprocessorError
 from ..market.spec import to_base_units
 from ..protocol.faucet import fund_stablecoin, fund_tsr
 from ..zkml import InferenceClient, input_commitment, load_input
 from .main import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
                    settings_from)
 from .output import emit
-from .serve import serve_node
+from .serve import ask_node, serve_node
 from .zk_cmds import _cache_dir, _compile, circuit_options
 
 
@@ -206,10 +205,6 @@ def refund_cmd(ctx: click.Context, request_id: int, interval: int, account: str 
 @handle_errors
 def health_cmd(endpoint: str, as_json: bool) -> None:
     """Ask a running node what it is doing."""
-    try:
-        body = httpx.get(f"{endpoint}/health", timeout=10).json()
-    except httpx.HTTPError as e:
-        raise ChainConnectionError(f"no coprocessor node answers at {endpoint} ({e}): is `tessera coprocessor run` "
-                                   "running?") from e
+    body = ask_node(endpoint, "/health", "coprocessor")
     emit(as_json, body, f"node {body.get('node')}: jobs {json.dumps(body.get('jobs'))}, bond {body.get('bond')}, "
                         f"last error: {body.get('last_error')}")

@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import httpx
 
-from ..errors import ChainConnectionError
 from ..provider import ProviderNode
 from ..provider.api import create_app
 from ..provider.config import load_provider_config
 from .main import account_option, handle_errors, json_option, password_file_option, resolve_signer, settings_from
 from .market_cmds import market_client
 from .output import emit
-from .serve import serve_node
+from .serve import ask_node, serve_node
 
 
 @click.group()
@@ -50,11 +48,7 @@ def run_cmd(ctx: click.Context, config_path: Path, interval: float, account: str
 @handle_errors
 def status_cmd(endpoint: str, as_json: bool) -> None:
     """Ask a running node what it is doing."""
-    try:
-        body = httpx.get(f"{endpoint}/status", timeout=10).json()
-    except httpx.HTTPError as e:
-        raise ChainConnectionError(f"no provider node answers at {endpoint} ({e}): is `tessera provider run` "
-                                   "running?") from e
+    body = ask_node(endpoint, "/status", "provider")
     lines = [f"provider {body['provider']} at {body['endpoint']}, orders {body['orders']}"]
     lines += [f"  lease {x['lease_id']}: {x['status']} served {x['served']}" for x in body["leases"]]
     if body.get("last_error"):

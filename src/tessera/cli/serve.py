@@ -7,6 +7,10 @@ import contextlib
 import signal
 from typing import Any, Callable, Coroutine
 
+import httpx
+
+from ..errors import ChainConnectionError
+
 
 def serve_node(app: Any, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], host: str, port: int,
                on_stop: Callable[[], None] | None = None) -> None:
@@ -32,3 +36,12 @@ def serve_node(app: Any, run: Callable[[asyncio.Event], Coroutine[Any, Any, None
             on_stop()
 
     asyncio.run(main())
+
+
+def ask_node(endpoint: str, path: str, kind: str) -> Any:
+    """GET a running node's JSON; a node that does not answer is a one-line error naming the command to run."""
+    try:
+        return httpx.get(f"{endpoint}{path}", timeout=10).json()
+    except httpx.HTTPError as e:
+        raise ChainConnectionError(f"no {kind} node answers at {endpoint} ({e}): is `tessera {kind} run` "
+                                   "running?") from e
