@@ -12,8 +12,10 @@ from typing import Iterator
 import numpy as np
 import onnx
 import pytest
+from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
+from tessera.cli import cli
 from tessera.zkml import CompiledModel, InferenceProof, ZkOptions, compile_model, prove
 
 BATCH = 2
@@ -86,3 +88,16 @@ def proof(compiled: CompiledModel, zk_shared: Path) -> InferenceProof:
 @pytest.fixture
 def proof_copy(proof: InferenceProof) -> Iterator[InferenceProof]:
     yield InferenceProof.from_json(json.loads(json.dumps(proof.to_json())))
+
+
+@pytest.fixture
+def run(tmp_path: Path, zk_cache: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """`tessera ... --json` in a fresh data directory sharing the compiled-model cache: (exit code, JSON)."""
+    monkeypatch.setenv("TESSERA_ZK_CACHE", str(zk_cache))
+    runner = CliRunner()
+
+    def invoke(*args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+        result = runner.invoke(cli, ["--data-dir", str(tmp_path / "home"), *args, "--json"])
+        return result.exit_code, json.loads(result.stdout)
+
+    return invoke

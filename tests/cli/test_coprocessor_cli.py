@@ -6,23 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
-from tessera.cli import cli
-
-
-@pytest.fixture
-def run(tmp_path: Path, zk_cache: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("TESSERA_ZK_CACHE", str(zk_cache))
-    runner = CliRunner()
-
-    def invoke(*args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-        result = runner.invoke(cli, ["--data-dir", str(tmp_path / "home"), *args, "--json"])
-        return result.exit_code, json.loads(result.stdout)
-
-    return invoke
-
 
 def test_request_run_status(run, mlp_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config = tmp_path / "node.yaml"

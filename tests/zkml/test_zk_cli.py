@@ -6,23 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
 from zk_fixtures import mlp
-
-from tessera.cli import cli
-
-
-@pytest.fixture
-def run(tmp_path: Path, zk_cache: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("TESSERA_ZK_CACHE", str(zk_cache))
-    runner = CliRunner()
-
-    def invoke(*args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-        result = runner.invoke(cli, ["--data-dir", str(tmp_path / "home"), *args, "--json"])
-        return result.exit_code, json.loads(result.output)
-
-    return invoke
 
 
 def test_prove_compile_verify_onchain(run, zk_shared: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
