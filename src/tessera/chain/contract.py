@@ -30,6 +30,14 @@ def decode_revert(e: ContractRevert, context: str) -> ContractRevert:
     return error_decoder().decode(e.data, context)
 
 
+def gas_limit_for(chain: Chain, request: CallRequest, context: str) -> int:
+    """The estimate with headroom. A transaction that would revert raises its decoded ContractRevert."""
+    try:
+        return int(chain.estimate_gas(request) * GAS_MARGIN) + 10_000
+    except ContractRevert as e:
+        raise decode_revert(e, context) from None
+
+
 def send_transaction(
     chain: Chain,
     signer: Signer,
@@ -43,10 +51,7 @@ def send_transaction(
     """Sign, send and wait. A transaction that would revert raises ContractRevert before it is sent."""
     request = CallRequest(to=to, data=data, sender=signer.address, value=value)
     if gas is None:
-        try:
-            gas = int(chain.estimate_gas(request) * GAS_MARGIN) + 10_000
-        except ContractRevert as e:
-            raise decode_revert(e, context) from None
+        gas = gas_limit_for(chain, request, context)
     max_fee, priority = chain.gas_price_hint()
     needed = gas * max_fee + value
     balance = chain.get_balance(signer.address)

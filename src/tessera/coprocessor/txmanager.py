@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..chain.base import CallRequest, Chain, Receipt
-from ..chain.contract import GAS_MARGIN, Signer, decode_revert
-from ..errors import ContractRevert, TransactionError
+from ..chain.contract import Signer, gas_limit_for
+from ..errors import TransactionError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS txs (
@@ -95,11 +95,7 @@ class TxManager:
         if existing is not None:
             return existing
         if gas is None:
-            try:
-                gas = int(self.chain.estimate_gas(CallRequest(to=to, data=data, sender=self.signer.address))
-                          * GAS_MARGIN) + 10_000
-            except ContractRevert as e:
-                raise decode_revert(e, context) from None
+            gas = gas_limit_for(self.chain, CallRequest(to=to, data=data, sender=self.signer.address), context)
         max_fee, priority = self.chain.gas_price_hint()
         if priority > fee_cap:
             raise FeeCapExceeded(f"{context}: the network asks a priority fee of {priority} wei/gas, above this "
