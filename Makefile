@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast setup contracts check-contracts bench bench-zkml typecheck clean
+.PHONY: demo test test-fast setup contracts check-contracts lint-contracts fuzz bench bench-zkml typecheck clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -34,6 +34,23 @@ contracts: setup
 check-contracts: setup
 	$(VENV)/bin/tessera contracts check
 
+# Slither over contracts/ from the pinned solcjs build; fails on High/Medium results not in
+# contracts/slither-triage.json. Slither lives in its own venv: its web3 pins must not move the project's.
+SLITHER_VENV := .venv-slither
+$(SLITHER_VENV)/.installed:
+	$(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install -q --upgrade pip
+	$(SLITHER_VENV)/bin/pip install -q slither-analyzer==0.11.6 crytic-compile==0.4.2
+	touch $@
+
+lint-contracts: setup $(SLITHER_VENV)/.installed
+	$(PY) scripts/slither_check.py --slither $(SLITHER_VENV)/bin/slither
+
+# every conservation state machine, as deep as FUZZ_MINUTES (default 30) allows
+FUZZ_MINUTES ?= 30
+fuzz: setup
+	FUZZ_MINUTES=$(FUZZ_MINUTES) $(PY) scripts/fuzz.py
+
 typecheck: setup
 	$(PY) -m mypy
 
@@ -49,4 +66,4 @@ bench-zkml: setup
 	$(PY) bench/zkml.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SLITHER_VENV) node_modules .pytest_cache .hypothesis

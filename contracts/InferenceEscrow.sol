@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {EIP712} from "./lib/EIP712.sol";
+import {EIP712, EIP712Domain} from "./lib/EIP712.sol";
 import {IERC20, SafeTransfer} from "./lib/SafeTransfer.sol";
 import {InferenceVerifier} from "./InferenceVerifier.sol";
 import {Market} from "./Market.sol";
@@ -16,7 +16,7 @@ import {ProviderRegistry} from "./ProviderRegistry.sol";
 /// the provider signed slashes its bond (half to the tenant) and closes the account with a refund.
 /// A tenant's close takes effect after CLOSE_DELAY, so delivered results can still be settled: the
 /// tenant cannot withdraw to dodge payment for work already done.
-contract InferenceEscrow {
+contract InferenceEscrow is EIP712Domain {
     using SafeTransfer for IERC20;
 
     uint64 public constant CLOSE_DELAY = 1 hours;
@@ -41,7 +41,6 @@ contract InferenceEscrow {
     Market public immutable market;
     ProviderRegistry public immutable providers;
     InferenceVerifier public immutable verifier;
-    bytes32 public immutable DOMAIN_SEPARATOR;
 
     uint64 public accountCount;
     mapping(uint64 => Account) private _accounts;
@@ -69,12 +68,13 @@ contract InferenceEscrow {
     error CloseNotDue(uint64 closesAt);
     error ZeroAmount();
 
-    constructor(IERC20 stablecoin_, Market market_, ProviderRegistry providers_, InferenceVerifier verifier_) {
+    constructor(IERC20 stablecoin_, Market market_, ProviderRegistry providers_, InferenceVerifier verifier_)
+        EIP712Domain("Tessera InferenceEscrow", "1")
+    {
         stablecoin = stablecoin_;
         market = market_;
         providers = providers_;
         verifier = verifier_;
-        DOMAIN_SEPARATOR = EIP712.domainSeparator("Tessera InferenceEscrow", "1");
     }
 
     /// @notice Open a pay-per-result account on an active lease the caller rents.
@@ -85,7 +85,8 @@ contract InferenceEscrow {
         Market.Lease memory l = market.getLease(leaseId);
         if (l.tenant != msg.sender) revert NotTenant(msg.sender);
         if (l.state != Market.LeaseState.Active) revert LeaseNotActive(leaseId);
-        if (!verifier.models().exists(modelId)) revert ModelNotRegistered(modelId);
+        (bool usable,) = verifier.models().usable(modelId);
+        if (!usable) revert ModelNotRegistered(modelId);
         if (deposit == 0 || pricePerInference == 0) revert ZeroAmount();
         accountId = ++accountCount;
         Account storage a = _accounts[accountId];
@@ -96,6 +97,8 @@ contract InferenceEscrow {
         a.pricePerInference = pricePerInference;
         a.escrow = deposit;
         emit AccountOpened(accountId, leaseId, msg.sender, l.provider, modelId, pricePerInference, deposit);
+        // the provider's bond answers for every result it signs on this account: locked until it closes
+        providers.lockBond(l.provider);
         stablecoin.safeTransferFrom(msg.sender, address(this), deposit);
     }
 
@@ -153,6 +156,7 @@ contract InferenceEscrow {
         a.escrow = 0;
         a.closed = true;
         (uint256 slashed,) = providers.slash(a.provider, a.tenant);
+        providers.unlockBond(a.provider);
         emit InvalidResultSlashed(accountId, nonce, a.provider, slashed, refund);
         emit AccountClosed(accountId, refund);
         stablecoin.safeTransfer(a.tenant, refund);
@@ -189,6 +193,7 @@ contract InferenceEscrow {
         uint256 refund = a.escrow;
         a.escrow = 0;
         a.closed = true;
+        providers.unlockBond(a.provider);
         emit AccountClosed(accountId, refund);
         stablecoin.safeTransfer(a.tenant, refund);
     }
@@ -200,7 +205,7 @@ contract InferenceEscrow {
     }
 
     function _checkSigner(bytes32 structHash, bytes calldata sig, address expected, string memory who) private view {
-        address signer = EIP712.recover(EIP712.digest(DOMAIN_SEPARATOR, structHash), sig);
+        address signer = EIP712.recover(_hashTyped(structHash), sig);
         if (signer == address(0) || signer != expected) revert BadSignature(who);
     }
 }

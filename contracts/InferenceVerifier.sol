@@ -7,6 +7,9 @@ import {ModelRegistry} from "./ModelRegistry.sol";
 /// @notice The public instances of a proof are the model's input then its output, as commitments (Poseidon
 /// hashes, the default) or as values. One proof covers `batchSize` inferences of the model. A record is
 /// keyed by (model id, instances): re-proving the same input to the same model gives the same record.
+/// Validity depends on nothing anyone can change after registration: the verifier's code and the VKA are
+/// committed in the model id, and a retired model's proofs still verify (retirement stops new obligations,
+/// it must not cancel open ones).
 contract InferenceVerifier {
     ModelRegistry public immutable models;
 
@@ -16,7 +19,8 @@ contract InferenceVerifier {
     event InferenceVerified(bytes32 indexed modelId, bytes32 indexed inferenceId, address indexed submitter,
         uint256[] inputs, uint256[] outputs, uint32 batchSize);
 
-    error ModelRetired(bytes32 modelId);
+    error VerifierOutOfGas(uint256 gasGiven);
+    error VerifierCodeChanged(address verifier, bytes32 expected, bytes32 got);
     error InvalidProof(bytes32 modelId);
     error AlreadyVerified(bytes32 inferenceId, uint256 atBlock);
     error BadInstances(uint256 given, uint16 inputInstances);
@@ -51,13 +55,27 @@ contract InferenceVerifier {
         if (valid) _record(modelId, inferenceId, m, instances);
     }
 
+    /// @notice Like tryVerifyInference, but the proof itself is always checked, even when the inference is
+    /// already recorded: for contracts that pay whoever submits the proof (a resubmitted record is no work).
+    function tryVerifyProof(bytes32 modelId, bytes calldata proof, uint256[] calldata instances)
+        external
+        returns (bool valid, bytes32 inferenceId)
+    {
+        inferenceId = inferenceIdOf(modelId, instances);
+        ModelRegistry.Model memory m = _model(modelId, instances.length);
+        valid = _check(m, proof, instances);
+        if (valid && verifiedAt[inferenceId] == 0) _record(modelId, inferenceId, m, instances);
+    }
+
     function inferenceIdOf(bytes32 modelId, uint256[] calldata instances) public pure returns (bytes32) {
         return keccak256(abi.encode(modelId, instances));
     }
 
     function _model(bytes32 modelId, uint256 nInstances) private view returns (ModelRegistry.Model memory m) {
         m = models.getModel(modelId);
-        if (m.retired) revert ModelRetired(modelId);
+        // code cannot change under Cancun rules; checked anyway, so validity never rests on that assumption
+        bytes32 code = m.verifier.codehash;
+        if (code != m.verifierCodeHash) revert VerifierCodeChanged(m.verifier, m.verifierCodeHash, code);
         if (nInstances <= m.inputInstances) revert BadInstances(nInstances, m.inputInstances);
     }
 
@@ -76,8 +94,13 @@ contract InferenceVerifier {
         returns (bool)
     {
         bytes32[] memory vka = _load(m.vka);
+        uint256 before = gasleft();
         (bool ok, bytes memory ret) =
             m.verifier.call(abi.encodeWithSignature("verifyProof(bytes,uint256[],bytes32[])", proof, instances, vka));
+        // EIP-150 keeps 1/64 of the gas here: a call that failed with less than that left ran out of gas, which
+        // says nothing about the proof. Revert rather than report it invalid, so a caller who picks a low gas
+        // limit cannot make a valid result slash its provider (an invalid proof fails fast, with gas to spare).
+        if (!ok && gasleft() <= before / 63) revert VerifierOutOfGas(before);
         if (!ok || ret.length < 64) return false;
         (uint256 success, bytes32 digest) = abi.decode(ret, (uint256, bytes32));
         return success == 1 && digest == m.vkaDigest;

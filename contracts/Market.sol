@@ -179,9 +179,15 @@ contract Market is Owned {
         external
         returns (uint64 orderId)
     {
-        IERC20Permit(address(stablecoin)).permit(msg.sender, address(this), spec.deposit, deadline, v, r, s);
+        _tryPermit(spec.deposit, deadline, v, r, s);
         orderId = _createOrder(spec);
         stablecoin.safeTransferFrom(msg.sender, address(this), spec.deposit);
+    }
+
+    /// @dev A permit anyone can copy from the mempool and submit first: if it was already used, the allowance
+    /// it granted is there and the transfer below succeeds; if not, the transfer fails with the token's error.
+    function _tryPermit(uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) private {
+        try IERC20Permit(address(stablecoin)).permit(msg.sender, address(this), value, deadline, v, r, s) {} catch {}
     }
 
     function _createOrder(OrderSpec calldata spec) private returns (uint64 orderId) {
@@ -264,6 +270,9 @@ contract Market is Owned {
     function _startLease(uint64 orderId, Order storage o, uint64 bidId) private returns (uint64 leaseId) {
         Bid storage b = _bids[bidId];
         if (b.orderId != orderId) revert BidNotForOrder(bidId, orderId);
+        // the bid's bond was locked since it was placed, but it may have been slashed below the minimum or its
+        // provider may be unbonding: such a bid cannot become a lease
+        providers.checkBonded(b.provider);
         leaseId = ++leaseCount;
         o.state = OrderState.Leased;
         o.leaseId = leaseId;
@@ -315,7 +324,7 @@ contract Market is Owned {
     }
 
     function topUpWithPermit(uint64 leaseId, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external {
-        IERC20Permit(address(stablecoin)).permit(msg.sender, address(this), amount, deadline, v, r, s);
+        _tryPermit(amount, deadline, v, r, s);
         _topUp(leaseId, amount);
     }
 

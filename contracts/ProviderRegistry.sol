@@ -9,8 +9,10 @@ import {Resources, Prices, Requirements} from "./lib/MarketTypes.sol";
 /// @notice Capacity is reserved when a provider bids and released when the bid loses or the lease
 /// ends, so a provider can never bid more than it declared. Auditors (allow-listed by governance)
 /// certify a provider's attribute set; any change to the attributes voids the certifications.
-/// The bond can leave only after an unbonding period with no active lease, so a provider cannot
-/// escape a slash by withdrawing first.
+/// The bond is locked while the provider has any open obligation (a bid, whose capacity is reserved until it
+/// is refunded or its lease ends; a lease; a pay-per-result escrow account) and leaves only after an
+/// unbonding period once none is open, so a provider cannot bid, withdraw and still win a lease with nothing
+/// left to slash.
 contract ProviderRegistry is Owned {
     using SafeTransfer for IERC20;
 
@@ -41,6 +43,8 @@ contract ProviderRegistry is Owned {
     address[] private _providerList;
     mapping(address => bool) public isAuditor;
     mapping(address => mapping(address => uint32)) public certifiedVersion;
+    /// @notice open bids and leases (counted while their capacity is reserved) plus escrow accounts
+    mapping(address => uint32) public openObligations;
 
     event ProviderRegistered(address indexed provider, uint32 version, string endpoint, bytes32 region,
         bytes32 gpuModel, Resources capacity, Prices prices);
@@ -54,6 +58,7 @@ contract ProviderRegistry is Owned {
     event CapacityReserved(address indexed provider, Resources resources);
     event CapacityReleased(address indexed provider, Resources resources);
     event LeaseCountChanged(address indexed provider, uint32 activeLeases);
+    event ObligationsChanged(address indexed provider, uint32 openObligations);
     event MarketSet(address market);
     event ParamsSet(uint256 minBond, uint64 unbondingPeriod, uint16 slashBps, address slashTreasury);
 
@@ -68,6 +73,8 @@ contract ProviderRegistry is Owned {
     error NotUnbonding(address provider);
     error UnbondingNotOver(uint64 unbondAt, uint64 nowTs);
     error HasActiveLeases(uint32 activeLeases);
+    error HasOpenObligations(uint32 openObligations);
+    error ProviderIneligible(address provider, uint256 bond, uint64 unbondAt);
     error RegionMismatch(bytes32 required, bytes32 offered);
     error GpuModelMismatch(bytes32 required, bytes32 offered);
     error NotCertified(address provider, address auditor);
@@ -188,6 +195,8 @@ contract ProviderRegistry is Owned {
         if (p.unbondAt == 0) revert NotUnbonding(msg.sender);
         if (block.timestamp < p.unbondAt) revert UnbondingNotOver(p.unbondAt, uint64(block.timestamp));
         if (p.activeLeases > 0) revert HasActiveLeases(p.activeLeases);
+        uint32 open = openObligations[msg.sender];
+        if (open > 0) revert HasOpenObligations(open);
         uint256 amount = p.bond;
         p.bond = 0;
         p.unbondAt = 0;
@@ -243,19 +252,48 @@ contract ProviderRegistry is Owned {
         if (!_fits(res, free)) revert InsufficientCapacity(res, free);
     }
 
+    /// @notice Reverts unless `who` may take on a new obligation now: bonded at least `minBond`, not unbonding.
+    /// The market checks it again when a bid becomes a lease (the bond may have been slashed meanwhile).
+    function checkBonded(address who) public view {
+        Provider storage p = _providers[who];
+        if (!p.registered || p.unbondAt != 0 || p.bond < minBond) revert ProviderIneligible(who, p.bond, p.unbondAt);
+    }
+
     // ---- market hooks ----
 
+    /// @dev A bid reserves capacity and opens an obligation; `release` closes it (bid refunded or lease ended).
     function reserve(address who, Requirements calldata req, Resources calldata res) external onlyMarket {
         checkEligible(who, req, res);
         Provider storage p = _providers[who];
         p.reserved = _add(p.reserved, res);
         emit CapacityReserved(who, res);
+        _changeObligations(who, true);
     }
 
     function release(address who, Resources calldata res) external onlyMarket {
         Provider storage p = _providers[who];
         p.reserved = _sub(p.reserved, res);
         emit CapacityReleased(who, res);
+        _changeObligations(who, false);
+    }
+
+    /// @notice A slasher (e.g. the InferenceEscrow) opens an obligation the bond must answer for; the provider
+    /// must be eligible to take it on.
+    function lockBond(address who) external {
+        if (!slashers[msg.sender]) revert NotMarket(msg.sender);
+        checkBonded(who);
+        _changeObligations(who, true);
+    }
+
+    function unlockBond(address who) external {
+        if (!slashers[msg.sender]) revert NotMarket(msg.sender);
+        _changeObligations(who, false);
+    }
+
+    function _changeObligations(address who, bool open) private {
+        uint32 n = open ? openObligations[who] + 1 : openObligations[who] - 1;
+        openObligations[who] = n;
+        emit ObligationsChanged(who, n);
     }
 
     function leaseStarted(address who) external onlyMarket {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {EIP712} from "./lib/EIP712.sol";
+import {EIP712, EIP712Domain} from "./lib/EIP712.sol";
+import {Checkpoints} from "./lib/Checkpoints.sol";
 import {Owned} from "./lib/Owned.sol";
 import {IERC20, SafeTransfer} from "./lib/SafeTransfer.sol";
 
@@ -15,11 +16,20 @@ interface IEmissionSchedule {
 /// the root of the state it read. A result is final once validators holding more than 2/3 of the
 /// subnet's stake signed the same root; UIDs then claim with Merkle proofs. Trust assumption:
 /// validators holding more than 1/3 of a subnet's stake are honest; a validator that signs two
-/// different results for one epoch can be slashed by anyone holding both signatures.
+/// different results for one epoch can be slashed by anyone holding both signatures, for
+/// EQUIVOCATION_EPOCHS epochs after it, and unstaked TSR stays in the vault (and slashable) until
+/// that window has passed.
+/// Epoch boundaries lie on a fixed grid, creation + k*tempo. An epoch reads the state at the latest
+/// boundary before the block that finalizes it (at least one tempo after the previous epoch's), and
+/// signatures are weighed by the stake each signer had at the end of that block, against the total
+/// stake then: stake that arrives later (a flash loan, a stake in the finalizing transaction) counts
+/// for nothing in that epoch. Weights revealed between boundaries k-1 and k (what epoch k reads) must
+/// have been committed at or before boundary k-1, so nobody can read a reveal and copy it into the
+/// same epoch.
 /// Subnet 0 is the root network: its "UIDs" are subnets, its epoch leaves allocate the TSR pulled
 /// from the EmissionSchedule to subnets, and each subnet's allocation is split 18% to its owner and
 /// 82% through its own epoch (41% miners, 41% validators as Yuma decides).
-contract SubnetRegistry is Owned {
+contract SubnetRegistry is Owned, EIP712Domain {
     using SafeTransfer for IERC20;
 
     uint16 public constant ROOT = 0;
@@ -27,6 +37,10 @@ contract SubnetRegistry is Owned {
     uint16 public constant MAX_TAKE = 11796; // 18% of u16::MAX, Bittensor's default and cap here
     uint16 public constant MAX_UIDS_LIMIT = 4096;
     uint256 public constant SLASH_BPS = 5000;
+    /// @notice epochs after epoch e during which a double signature for e can be slashed
+    uint64 public constant EQUIVOCATION_EPOCHS = 4;
+    /// @notice if a subnet stops finalizing, unstaked TSR still leaves after this many tempos
+    uint64 public constant UNBOND_FALLBACK_TEMPOS = 4 * (EQUIVOCATION_EPOCHS + 1);
     bytes32 public constant EPOCH_TYPEHASH = keccak256(
         "EpochResult(uint16 netuid,uint64 epoch,bytes32 stateRoot,bytes32 resultRoot,uint256 emission,uint16 pruneUid)"
     );
@@ -36,7 +50,7 @@ contract SubnetRegistry is Owned {
         uint16 maxValidators;
         uint32 tempo; // blocks between epochs
         uint32 immunityPeriod; // blocks
-        uint32 revealWindow; // blocks after a commit during which it may be revealed
+        uint32 revealWindow; // blocks after a commit during which it may be revealed (in [tempo, 2*tempo])
         uint16 kappa;
         uint32 bondsMovingAverage;
         uint8 yumaVersion; // 0 yuma2, 1 yuma3, 2 yuma3_liquid
@@ -47,10 +61,10 @@ contract SubnetRegistry is Owned {
         uint16 n;
         uint16 pruneUid; // lowest-emission non-immune UID from the last epoch (0xffff: none)
         uint64 lastEpoch;
-        uint64 lastEpochBlock;
+        uint64 lastEpochBlock; // boundary block the last finalized epoch read (on the grid creation + k*tempo)
         uint256 registrationCost;
         uint256 pending; // TSR allocated to the subnet, not yet put through an epoch
-        uint256 totalStake;
+        uint256 totalStake; // stake on registered hotkeys (a pruned hotkey's vault stops counting)
         Hyper hyper;
     }
 
@@ -72,6 +86,19 @@ contract SubnetRegistry is Owned {
         uint16 take;
     }
 
+    /// @dev Unstaked TSR waiting out the equivocation window, as shares of the hotkey's unbonding pool
+    /// (slashed with the vault).
+    struct Unbonding {
+        uint256 shares;
+        uint64 releaseEpoch; // free once the subnet's lastEpoch reaches this
+        uint64 releaseBlock; // ... or this block passes (a subnet that stopped finalizing)
+    }
+
+    struct Pool {
+        uint256 assets;
+        uint256 shares;
+    }
+
     struct Result {
         bytes32 resultRoot;
         uint256 emission;
@@ -83,7 +110,6 @@ contract SubnetRegistry is Owned {
     uint256 public rootPool; // pulled from the schedule, not yet allocated to a subnet
     uint256 public accounted; // TSR this contract knows it holds; the rest was sent or minted to it
     uint16 public subnetCount;
-    bytes32 public immutable DOMAIN_SEPARATOR;
 
     mapping(uint16 => Subnet) private _subnets;
     mapping(uint16 => mapping(uint16 => Neuron)) private _neurons;
@@ -94,6 +120,10 @@ contract SubnetRegistry is Owned {
     mapping(uint16 => mapping(uint64 => Result)) public results;
     mapping(uint16 => mapping(uint64 => mapping(uint16 => bool))) public claimed;
     mapping(uint16 => mapping(uint64 => mapping(address => bool))) public slashed;
+    mapping(uint16 => mapping(address => Pool)) public unbondingPool;
+    mapping(uint16 => mapping(address => mapping(address => Unbonding))) public unbonding;
+    mapping(uint16 => mapping(address => Checkpoints.History)) private _stakeHistory;
+    mapping(uint16 => Checkpoints.History) private _totalHistory;
 
     error BadHyperparameters(string field);
     error UnknownSubnet(uint16 netuid);
@@ -124,11 +154,19 @@ contract SubnetRegistry is Owned {
     error NotEquivocation();
     error AlreadySlashed(address validator);
     error NotSubnetLeaf(uint16 netuid);
+    error RevealBeforeBoundary(uint64 boundary, uint256 nowBlock);
+    error EquivocationTooOld(uint64 epoch, uint64 lastEpoch);
+    error StillUnbonding(uint64 releaseEpoch, uint64 releaseBlock);
+    error NothingUnbonding();
 
     event SubnetCreated(uint16 indexed netuid, address indexed owner, Hyper hyper, uint256 registrationCost);
     event NeuronRegistered(uint16 indexed netuid, uint16 indexed uid, address indexed hotkey, address replaced);
     event Staked(uint16 indexed netuid, address indexed hotkey, address indexed staker, uint256 assets, uint256 shares);
     event Unstaked(uint16 indexed netuid, address indexed hotkey, address indexed staker, uint256 assets, uint256 shares);
+    event UnbondingStarted(uint16 indexed netuid, address indexed hotkey, address indexed staker, uint256 assets,
+        uint64 releaseEpoch, uint64 releaseBlock);
+    event RegistrationCostSet(uint16 indexed netuid, uint256 registrationCost);
+    event Withdrawn(uint16 indexed netuid, address indexed hotkey, address indexed staker, uint256 assets);
     event TakeSet(uint16 indexed netuid, address indexed hotkey, uint16 take);
     event WeightsCommitted(uint16 indexed netuid, uint16 indexed uid, bytes32 hash);
     event WeightsRevealed(uint16 indexed netuid, uint16 indexed uid, uint64 commitBlock, uint16[] uids, uint16[] values);
@@ -140,13 +178,15 @@ contract SubnetRegistry is Owned {
     event SubnetCredited(uint64 indexed rootEpoch, uint16 indexed netuid, uint256 amount);
     event Slashed(uint16 indexed netuid, uint64 indexed epoch, address indexed validator, uint256 amount);
 
-    constructor(address owner_, IERC20 token_, IEmissionSchedule emission_, Hyper memory rootHyper)
+    constructor(address owner_, IERC20 token_, IEmissionSchedule emission_, Hyper memory rootHyper,
+        uint256 rootRegistrationCost)
         Owned(owner_)
+        EIP712Domain("Tessera SubnetRegistry", "1")
     {
         token = token_;
         emission = emission_;
-        DOMAIN_SEPARATOR = EIP712.domainSeparator("Tessera SubnetRegistry", "1");
-        _create(owner_, rootHyper, 0);
+        // root UIDs cost TSR and are pruned like any subnet's, so free registrations cannot fill root
+        _create(owner_, rootHyper, rootRegistrationCost);
     }
 
     // ---------------------------------------------------------------- subnets and neurons
@@ -169,7 +209,10 @@ contract SubnetRegistry is Owned {
         if (h.maxUids == 0 || h.maxUids > MAX_UIDS_LIMIT) revert BadHyperparameters("maxUids in [1, 4096]");
         if (h.maxValidators == 0 || h.maxValidators > h.maxUids) revert BadHyperparameters("maxValidators in [1, maxUids]");
         if (h.tempo < 2 || h.tempo > 50400) revert BadHyperparameters("tempo in [2, 50400] blocks");
-        if (h.revealWindow == 0 || h.revealWindow > 2 * h.tempo) revert BadHyperparameters("revealWindow in [1, 2*tempo]");
+        // a commit is revealed after the next boundary: a window shorter than tempo could strand it
+        if (h.revealWindow < h.tempo || h.revealWindow > 2 * h.tempo) {
+            revert BadHyperparameters("revealWindow in [tempo, 2*tempo]");
+        }
         if (h.immunityPeriod > 100 * h.tempo) revert BadHyperparameters("immunityPeriod <= 100*tempo");
         if (h.bondsMovingAverage > 1_000_000) revert BadHyperparameters("bondsMovingAverage <= 1000000");
         if (h.yumaVersion > 2) revert BadHyperparameters("yumaVersion 0, 1 or 2");
@@ -181,6 +224,14 @@ contract SubnetRegistry is Owned {
         s.registrationCost = registrationCost;
         s.lastEpochBlock = uint64(block.number);
         emit SubnetCreated(netuid, subnetOwner, h, registrationCost);
+    }
+
+    /// @notice The subnet owner sets what a registration costs (root's owner is governance).
+    function setRegistrationCost(uint16 netuid, uint256 registrationCost) external {
+        Subnet storage s = _subnet(netuid);
+        if (msg.sender != s.owner) revert NotSubnetOwner(netuid, msg.sender);
+        s.registrationCost = registrationCost;
+        emit RegistrationCostSet(netuid, registrationCost);
     }
 
     /// @notice Register msg.sender as a neuron. When the subnet is full, the UID the last epoch
@@ -201,9 +252,13 @@ contract SubnetRegistry is Owned {
             delete _uidPlusOne[netuid][replaced];
             delete commits[netuid][uid];
             s.pruneUid = type(uint16).max;
+            // a pruned hotkey's stake can no longer sign: it stops counting in the total
+            _setTotal(s, netuid, s.totalStake - vaults[netuid][replaced].assets);
         }
         _neurons[netuid][uid] = Neuron(msg.sender, uint64(block.number), 0, 0);
         _uidPlusOne[netuid][msg.sender] = uid + 1;
+        uint256 returning = vaults[netuid][msg.sender].assets; // stake left on a hotkey pruned before
+        if (returning > 0) _setTotal(s, netuid, s.totalStake + returning);
         rootPool += s.registrationCost; // registration fees are recycled into emission
         accounted += s.registrationCost;
         emit NeuronRegistered(netuid, uid, msg.sender, replaced);
@@ -222,15 +277,17 @@ contract SubnetRegistry is Owned {
         if (v.shares == 0 && v.assets == 0) v.take = MAX_TAKE;
         shares = v.shares == 0 || v.assets == 0 ? amount : (amount * v.shares) / v.assets;
         if (shares == 0) revert ZeroAmount();
-        v.assets += amount;
         v.shares += shares;
         sharesOf[netuid][hotkey][msg.sender] += shares;
-        s.totalStake += amount;
+        _setAssets(s, netuid, hotkey, v, v.assets + amount);
         accounted += amount;
         emit Staked(netuid, hotkey, msg.sender, amount, shares);
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
+    /// @notice Stop staking `shares`: their TSR stops counting at once and leaves with `withdrawUnstaked`
+    /// after EQUIVOCATION_EPOCHS more epochs, slashable until then (a validator cannot unstake before
+    /// the proof of its double signature lands).
     function unstake(uint16 netuid, address hotkey, uint256 shares) external returns (uint256 assets) {
         Subnet storage s = _subnet(netuid);
         uint256 have = sharesOf[netuid][hotkey][msg.sender];
@@ -240,10 +297,34 @@ contract SubnetRegistry is Owned {
         assets = (shares * v.assets) / v.shares;
         sharesOf[netuid][hotkey][msg.sender] = have - shares;
         v.shares -= shares;
-        v.assets -= assets;
-        s.totalStake -= assets;
-        accounted -= assets;
+        _setAssets(s, netuid, hotkey, v, v.assets - assets);
+        Pool storage pool = unbondingPool[netuid][hotkey];
+        uint256 poolShares = pool.shares == 0 || pool.assets == 0 ? assets : (assets * pool.shares) / pool.assets;
+        pool.assets += assets;
+        pool.shares += poolShares;
+        Unbonding storage u = unbonding[netuid][hotkey][msg.sender];
+        u.shares += poolShares;
+        u.releaseEpoch = s.lastEpoch + EQUIVOCATION_EPOCHS + 1;
+        u.releaseBlock = uint64(block.number) + UNBOND_FALLBACK_TEMPOS * s.hyper.tempo;
         emit Unstaked(netuid, hotkey, msg.sender, assets, shares);
+        emit UnbondingStarted(netuid, hotkey, msg.sender, assets, u.releaseEpoch, u.releaseBlock);
+    }
+
+    /// @notice Take unstaked TSR out once its equivocation window has passed.
+    function withdrawUnstaked(uint16 netuid, address hotkey) external returns (uint256 assets) {
+        Subnet storage s = _subnet(netuid);
+        Unbonding memory u = unbonding[netuid][hotkey][msg.sender];
+        if (u.shares == 0) revert NothingUnbonding();
+        if (s.lastEpoch < u.releaseEpoch && block.number < u.releaseBlock) {
+            revert StillUnbonding(u.releaseEpoch, u.releaseBlock);
+        }
+        Pool storage pool = unbondingPool[netuid][hotkey];
+        assets = (u.shares * pool.assets) / pool.shares;
+        pool.assets -= assets;
+        pool.shares -= u.shares;
+        delete unbonding[netuid][hotkey][msg.sender];
+        accounted -= assets;
+        emit Withdrawn(netuid, hotkey, msg.sender, assets);
         token.safeTransfer(msg.sender, assets);
     }
 
@@ -257,6 +338,24 @@ contract SubnetRegistry is Owned {
 
     function stakeOf(uint16 netuid, address hotkey) public view returns (uint256) {
         return vaults[netuid][hotkey].assets;
+    }
+
+    /// @notice A hotkey's stake at the end of block `blockNumber`: what its signature weighs for the epoch
+    /// whose boundary that block is.
+    function stakeAt(uint16 netuid, address hotkey, uint256 blockNumber) public view returns (uint256) {
+        return Checkpoints.at(_stakeHistory[netuid][hotkey], blockNumber);
+    }
+
+    function totalStakeAt(uint16 netuid, uint256 blockNumber) public view returns (uint256) {
+        return Checkpoints.at(_totalHistory[netuid], blockNumber);
+    }
+
+    /// @notice The boundary an epoch finalized in `blockNumber` reads (state and signing stake), or 0 when no
+    /// epoch can be finalized in that block yet.
+    function epochBoundaryFor(uint16 netuid, uint64 blockNumber) public view returns (uint64) {
+        Subnet storage s = _subnet(netuid);
+        if (blockNumber <= s.lastEpochBlock + s.hyper.tempo) return 0;
+        return _boundaryAtOrAfter(s, blockNumber) - s.hyper.tempo;
     }
 
     // ---------------------------------------------------------------- commit-reveal weights
@@ -273,13 +372,7 @@ contract SubnetRegistry is Owned {
     function revealWeights(uint16 netuid, uint16[] calldata uids, uint16[] calldata values, bytes32 salt) external {
         Subnet storage s = _subnet(netuid);
         uint16 uid = _uidOf(netuid, msg.sender);
-        Commit memory c = commits[netuid][uid];
-        if (c.block == 0) revert NoCommit(netuid, uid);
-        if (block.number <= c.block) revert RevealTooEarly(c.block, block.number);
-        uint64 deadline = c.block + s.hyper.revealWindow;
-        if (block.number > deadline) revert RevealWindowClosed(deadline, block.number);
-        bytes32 got = keccak256(abi.encode(netuid, msg.sender, uids, values, salt));
-        if (got != c.hash) revert CommitMismatch(c.hash, got);
+        uint64 commitBlock = _openCommit(s, netuid, uid, keccak256(abi.encode(netuid, msg.sender, uids, values, salt)));
         if (uids.length != values.length) revert BadWeights("uids and values differ in length");
         // root validators weigh subnets; subnet validators weigh the subnet's UIDs
         uint16 limit = netuid == ROOT ? subnetCount : s.n;
@@ -291,8 +384,22 @@ contract SubnetRegistry is Owned {
         delete commits[netuid][uid];
         Neuron storage neuron = _neurons[netuid][uid];
         neuron.lastUpdate = uint64(block.number);
-        neuron.commitBlock = c.block;
-        emit WeightsRevealed(netuid, uid, c.block, uids, values);
+        neuron.commitBlock = commitBlock;
+        emit WeightsRevealed(netuid, uid, commitBlock, uids, values);
+    }
+
+    /// @dev The block of the commit this reveal opens, after checking it may be opened now.
+    function _openCommit(Subnet storage s, uint16 netuid, uint16 uid, bytes32 got) private view returns (uint64) {
+        Commit memory c = commits[netuid][uid];
+        if (c.block == 0) revert NoCommit(netuid, uid);
+        if (got != c.hash) revert CommitMismatch(c.hash, got);
+        if (block.number <= c.block) revert RevealTooEarly(c.block, block.number);
+        // reveals read by epoch k happen after boundary k-1 and were committed at or before it
+        uint64 boundary = _boundaryAtOrAfter(s, c.block);
+        if (block.number <= boundary) revert RevealBeforeBoundary(boundary, block.number);
+        uint64 deadline = c.block + s.hyper.revealWindow;
+        if (block.number > deadline) revert RevealWindowClosed(deadline, block.number);
+        return c.block;
     }
 
     // ---------------------------------------------------------------- emission and epochs
@@ -311,7 +418,7 @@ contract SubnetRegistry is Owned {
     function epochDigest(uint16 netuid, uint64 epoch, bytes32 stateRoot, bytes32 resultRoot, uint256 amount,
         uint16 pruneUid) public view returns (bytes32) {
         bytes32 structHash = keccak256(abi.encode(EPOCH_TYPEHASH, netuid, epoch, stateRoot, resultRoot, amount, pruneUid));
-        return EIP712.digest(DOMAIN_SEPARATOR, structHash);
+        return _hashTyped(structHash);
     }
 
     /// @notice Finalize an epoch result signed by validators holding > 2/3 of the subnet's stake.
@@ -322,17 +429,25 @@ contract SubnetRegistry is Owned {
         Subnet storage s = _subnet(netuid);
         if (epoch != s.lastEpoch + 1) revert EpochOutOfOrder(s.lastEpoch + 1, epoch);
         uint64 next = s.lastEpochBlock + s.hyper.tempo;
-        if (block.number < next) revert EpochTooSoon(next, block.number);
+        // the boundary block must be over, so the stake it ends with is final
+        if (block.number <= next) revert EpochTooSoon(next + 1, block.number);
+        uint64 boundary = _boundaryAtOrAfter(s, uint64(block.number)) - s.hyper.tempo; // the latest one passed
         uint256 signed = _signedStake(netuid, epochDigest(netuid, epoch, stateRoot, resultRoot, amount, pruneUid),
-            signatures, s.hyper.maxValidators);
-        if (signed * 3 <= s.totalStake * 2) revert InsufficientSignedStake(signed, s.totalStake);
+            signatures, s.hyper.maxValidators, boundary);
+        _settle(s, netuid, epoch, stateRoot, resultRoot, amount, pruneUid, signed, boundary);
+    }
+
+    function _settle(Subnet storage s, uint16 netuid, uint64 epoch, bytes32 stateRoot, bytes32 resultRoot,
+        uint256 amount, uint16 pruneUid, uint256 signed, uint64 boundary) private {
+        uint256 total = totalStakeAt(netuid, boundary);
+        if (signed * 3 <= total * 2) revert InsufficientSignedStake(signed, total);
         uint256 ownerCut = _debit(s, netuid, amount);
         s.lastEpoch = epoch;
-        s.lastEpochBlock = uint64(block.number);
+        s.lastEpochBlock = boundary;
         s.pruneUid = pruneUid;
         results[netuid][epoch] = Result(resultRoot, amount, 0);
         accounted -= ownerCut;
-        emit EpochFinalized(netuid, epoch, stateRoot, resultRoot, amount, ownerCut, signed, s.totalStake, pruneUid);
+        emit EpochFinalized(netuid, epoch, stateRoot, resultRoot, amount, ownerCut, signed, total, pruneUid);
         if (ownerCut > 0) token.safeTransfer(s.owner, ownerCut);
     }
 
@@ -348,9 +463,9 @@ contract SubnetRegistry is Owned {
         s.pending -= amount + ownerCut;
     }
 
-    /// @dev Stake behind valid signatures of registered, staked hotkeys, ordered by address.
-    function _signedStake(uint16 netuid, bytes32 digest, bytes[] calldata signatures, uint16 maxSigners)
-        private view returns (uint256 signed)
+    /// @dev Stake at the boundary behind valid signatures of registered hotkeys, ordered by address.
+    function _signedStake(uint16 netuid, bytes32 digest, bytes[] calldata signatures, uint16 maxSigners,
+        uint64 boundary) private view returns (uint256 signed)
     {
         if (signatures.length > maxSigners) revert TooManySignatures(signatures.length, maxSigners);
         address previous;
@@ -358,8 +473,8 @@ contract SubnetRegistry is Owned {
             address signer = _recover(digest, signatures[i]);
             if (signer <= previous) revert SignersNotSorted();
             previous = signer;
-            uint256 weight = vaults[netuid][signer].assets;
-            if (weight == 0 || _uidPlusOne[netuid][signer] == 0) revert SignerNotStaked(signer);
+            uint256 weight = _uidPlusOne[netuid][signer] == 0 ? 0 : stakeAt(netuid, signer, boundary);
+            if (weight == 0) revert SignerNotStaked(signer);
             signed += weight;
         }
     }
@@ -375,8 +490,7 @@ contract SubnetRegistry is Owned {
         claimed[netuid][epoch][uid] = true;
         Vault storage v = vaults[netuid][hotkey];
         uint256 take = v.shares == 0 ? dividend : (dividend * v.take) / type(uint16).max;
-        v.assets += dividend - take;
-        _subnets[netuid].totalStake += dividend - take;
+        if (dividend > take) _setAssets(_subnets[netuid], netuid, hotkey, v, v.assets + dividend - take);
         accounted -= incentive + take;
         emit Claimed(netuid, epoch, uid, hotkey, incentive, dividend, take);
         if (incentive + take > 0) token.safeTransfer(hotkey, incentive + take);
@@ -400,17 +514,25 @@ contract SubnetRegistry is Owned {
         bytes32[2] calldata resultRoots, uint256[2] calldata amounts, uint16[2] calldata pruneUids,
         bytes[2] calldata signatures) external {
         Subnet storage s = _subnet(netuid);
+        if (epoch + EQUIVOCATION_EPOCHS <= s.lastEpoch) revert EquivocationTooOld(epoch, s.lastEpoch);
         bytes32 a = epochDigest(netuid, epoch, stateRoots[0], resultRoots[0], amounts[0], pruneUids[0]);
         bytes32 b = epochDigest(netuid, epoch, stateRoots[1], resultRoots[1], amounts[1], pruneUids[1]);
         if (a == b) revert NotEquivocation();
         address validator = _recover(a, signatures[0]);
         if (validator != _recover(b, signatures[1])) revert NotEquivocation();
+        _slashValidator(s, netuid, epoch, validator);
+    }
+
+    function _slashValidator(Subnet storage s, uint16 netuid, uint64 epoch, address validator) private {
         if (slashed[netuid][epoch][validator]) revert AlreadySlashed(validator);
         slashed[netuid][epoch][validator] = true;
         Vault storage v = vaults[netuid][validator];
+        Pool storage pool = unbondingPool[netuid][validator];
+        uint256 fromPool = (pool.assets * SLASH_BPS) / 10_000; // stake unstaked since is slashed too
         uint256 amount = (v.assets * SLASH_BPS) / 10_000;
-        v.assets -= amount;
-        s.totalStake -= amount;
+        _setAssets(s, netuid, validator, v, v.assets - amount);
+        pool.assets -= fromPool;
+        amount += fromPool;
         rootPool += amount;
         emit Slashed(netuid, epoch, validator, amount);
     }
@@ -456,6 +578,28 @@ contract SubnetRegistry is Owned {
         }
         if (node != r.resultRoot) revert BadProof();
         if (r.claimed + amount > r.emission) revert ClaimExceedsEmission(r.claimed + amount, r.emission);
+    }
+
+    /// @dev The first epoch boundary at or after `blockNumber` (boundaries are lastEpochBlock + k*tempo).
+    function _boundaryAtOrAfter(Subnet storage s, uint64 blockNumber) private view returns (uint64) {
+        uint64 tempo = s.hyper.tempo;
+        uint64 origin = s.lastEpochBlock % tempo; // every boundary is congruent to the creation block
+        if (blockNumber <= origin) return origin;
+        return origin + ((blockNumber - origin + tempo - 1) / tempo) * tempo;
+    }
+
+    /// @dev Every change of a vault's counted stake goes through here: it keeps the checkpoints that
+    /// finalization weighs signatures by, and the subnet total (of registered hotkeys only).
+    function _setAssets(Subnet storage s, uint16 netuid, address hotkey, Vault storage v, uint256 assets) private {
+        uint256 before = v.assets;
+        v.assets = assets;
+        Checkpoints.push(_stakeHistory[netuid][hotkey], assets);
+        if (_uidPlusOne[netuid][hotkey] != 0) _setTotal(s, netuid, s.totalStake + assets - before);
+    }
+
+    function _setTotal(Subnet storage s, uint16 netuid, uint256 total) private {
+        s.totalStake = total;
+        Checkpoints.push(_totalHistory[netuid], total);
     }
 
     function _recover(bytes32 digest, bytes calldata sig) private pure returns (address signer) {

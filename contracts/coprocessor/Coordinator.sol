@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {EIP712} from "../lib/EIP712.sol";
+import {EIP712, EIP712Domain} from "../lib/EIP712.sol";
 import {Owned} from "../lib/Owned.sol";
 import {IERC20, SafeTransfer} from "../lib/SafeTransfer.sol";
 import {InferenceVerifier} from "../InferenceVerifier.sol";
@@ -21,7 +21,7 @@ import {ITesseraConsumer} from "./ITesseraConsumer.sol";
 /// The consumer's callback runs with the consumer's gas limit; if it reverts, payment still happens.
 /// Past an interval's deadline without a majority, anyone can refund it. A consumer can cancel only intervals
 /// that have not started, so escrow cannot be pulled from under a delivery.
-contract Coordinator is Owned {
+contract Coordinator is Owned, EIP712Domain {
     using SafeTransfer for IERC20;
 
     enum ProofMode {
@@ -105,7 +105,6 @@ contract Coordinator is Owned {
     IERC20 public immutable bondToken;
     ModelRegistry public immutable models;
     InferenceVerifier public immutable verifier;
-    bytes32 public immutable DOMAIN_SEPARATOR;
 
     uint128 public minBond;
     uint128 public slashAmount;
@@ -193,12 +192,11 @@ contract Coordinator is Owned {
     }
 
     constructor(IERC20 stablecoin_, IERC20 bondToken_, ModelRegistry models_, InferenceVerifier verifier_,
-        address owner_) Owned(owner_) {
+        address owner_) Owned(owner_) EIP712Domain("TesseraCoordinator", "1") {
         stablecoin = stablecoin_;
         bondToken = bondToken_;
         models = models_;
         verifier = verifier_;
-        DOMAIN_SEPARATOR = EIP712.domainSeparator("TesseraCoordinator", "1");
         _setParams(100e18, 50e18, 1 hours, 3 days, owner_, owner_);
         _setDeliveryGas(ProofMode.None, 250_000);
         _setDeliveryGas(ProofMode.Optimistic, 250_000);
@@ -219,7 +217,7 @@ contract Coordinator is Owned {
         uint64 deadline, bytes calldata signature) external returns (uint64) {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (nonceUsed[consumer][nonce]) revert NonceUsed(nonce);
-        bytes32 digest = EIP712.digest(DOMAIN_SEPARATOR, _structHash(consumer, p, keccak256(input), nonce, deadline));
+        bytes32 digest = _hashTyped(_structHash(consumer, p, keccak256(input), nonce, deadline));
         if (EIP712.recover(digest, signature) != consumer || consumer == address(0)) revert BadSignature();
         nonceUsed[consumer][nonce] = true;
         return _create(consumer, p, input, 0);
@@ -238,7 +236,7 @@ contract Coordinator is Owned {
         private
         returns (uint64 id)
     {
-        uint16 inputInstances = _checkParams(p);
+        uint16 inputInstances = _checkParams(consumer, p);
         id = ++requestCount;
         Request storage r = _requests[id];
         r.consumer = consumer;
@@ -268,13 +266,14 @@ contract Coordinator is Owned {
         stablecoin.safeTransferFrom(consumer, address(this), uint256(p.fee) * p.redundancy * p.count);
     }
 
-    function _checkParams(RequestParams calldata p) private view returns (uint16 inputInstances) {
+    function _checkParams(address consumer, RequestParams calldata p) private view returns (uint16 inputInstances) {
         if (p.redundancy == 0 || p.redundancy > MAX_REDUNDANCY) revert BadRequest("redundancy");
         if (p.ttl == 0 || p.ttl > MAX_TTL) revert BadRequest("ttl");
         if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert BadRequest("callbackGasLimit");
         if (p.count == 0) revert BadRequest("count");
         if (p.count > 1 && p.period == 0) revert BadRequest("period");
-        if (p.mode == ProofMode.Zk && p.inputHash == bytes32(0) && msg.sender.code.length == 0) {
+        // only a consumer contract can give per-interval inputs (requestFor's consumer signed: it is an account)
+        if (p.mode == ProofMode.Zk && p.inputHash == bytes32(0) && consumer.code.length == 0) {
             revert BadRequest("inputHash");
         }
         bool ok;
@@ -332,7 +331,9 @@ contract Coordinator is Owned {
         if (instances.length <= n) revert BadRequest("instances");
         bytes32 inputHash = hashInstances(instances[:n]);
         _checkCanDeliver(id, interval, r, msg.sender, inputHash);
-        (bool valid, bytes32 inferenceId) = verifier.tryVerifyInference(r.modelId, proof, instances);
+        // the proof is checked even if its inference is already recorded: a node is paid for its own proof,
+        // not for resubmitting another node's record with junk proof bytes
+        (bool valid, bytes32 inferenceId) = verifier.tryVerifyProof(r.modelId, proof, instances);
         if (!valid) {
             emit InvalidProof(id, interval, msg.sender);
             _slash(msg.sender, r.consumer);
@@ -492,10 +493,43 @@ contract Coordinator is Owned {
     }
 
     /// @dev Gas used since `g0` plus what the transaction spends outside that span, capped, at the lower of the
-    /// transaction's gas price and the request's maximum.
+    /// transaction's gas price and the request's maximum. Calldata is counted at 16 gas a byte only up to the
+    /// ABI encoding's own length (head words + array and bytes contents): bytes a sender appends, zeros cost 4
+    /// gas each, would otherwise be reimbursed at 16 from the consumer's escrow.
     function _gasWei(uint256 g0, uint256 cap, Request storage r) private view returns (uint128) {
-        uint256 used = g0 - gasleft() + 21_000 + msg.data.length * 16 + POST_GAS;
+        uint256 used = g0 - gasleft() + 21_000 + _canonicalCalldata() * 16 + POST_GAS;
         return uint128(_min(used, cap) * _min(tx.gasprice, r.maxGasPrice));
+    }
+
+    /// @dev Length of msg.data's canonical ABI encoding for the entry points that reimburse gas: every word
+    /// of the head, and each dynamic argument's length word and contents (rounded up to words).
+    function _canonicalCalldata() private pure returns (uint256 len) {
+        bytes4 sel = msg.sig;
+        uint256 heads;
+        uint256 dynamics; // bitmask: which head words are offsets of dynamic arguments
+        if (sel == this.deliver.selector) {
+            (heads, dynamics) = (4, 1 << 3); // id, interval, inputHash, output[]
+        } else if (sel == this.deliverProof.selector) {
+            (heads, dynamics) = (4, (1 << 2) | (1 << 3)); // id, interval, proof, instances[]
+        } else if (sel == this.finalize.selector) {
+            (heads, dynamics) = (3, 1 << 2); // id, interval, output[]
+        } else {
+            return msg.data.length;
+        }
+        len = 4 + 32 * heads;
+        for (uint256 i = 0; i < heads; i++) {
+            if (dynamics & (1 << i) == 0) continue;
+            uint256 offset;
+            uint256 n;
+            assembly {
+                offset := calldataload(add(4, mul(32, i)))
+                n := calldataload(add(4, offset))
+            }
+            // bytes hold n bytes, uint256[] hold n words: both take ceil(bytes / 32) words after the length
+            uint256 size = i == 2 && sel == this.deliverProof.selector ? n : n * 32;
+            len += 32 + ((size + 31) / 32) * 32;
+        }
+        if (len > msg.data.length) len = msg.data.length;
     }
 
     function _payGas(Job storage job, address to, uint128 amount) private {

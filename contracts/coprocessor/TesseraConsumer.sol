@@ -4,14 +4,13 @@ pragma solidity ^0.8.24;
 import {Coordinator} from "./Coordinator.sol";
 import {ITesseraConsumer} from "./ITesseraConsumer.sol";
 
-interface IERC20Approve {
-    function approve(address spender, uint256 value) external returns (bool);
-}
+import {IERC20, SafeTransfer} from "../lib/SafeTransfer.sol";
 
 /// @title Base for contracts that request inference from the Coordinator.
 /// @notice Inherit it, call `_requestInference`, and implement `_onInferenceResult`. Only the Coordinator can
 /// deliver results. Subscriptions whose input changes per interval override `coprocessorInput`.
 abstract contract TesseraConsumer is ITesseraConsumer {
+    using SafeTransfer for IERC20;
     uint256 internal constant FIELD_MODULUS =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
@@ -47,7 +46,7 @@ abstract contract TesseraConsumer is ITesseraConsumer {
         internal
         returns (uint64)
     {
-        IERC20Approve(address(coordinator.stablecoin())).approve(
+        IERC20(address(coordinator.stablecoin())).safeApprove(
             address(coordinator), uint256(p.fee) * p.redundancy * p.count
         );
         return coordinator.request{value: ethValue}(p, input);

@@ -51,12 +51,19 @@ contract GovernanceGuard is TesseraConsumer {
     event ProposalAdmitted(uint256 indexed proposalId, bytes32 inferenceId, int256 rejectScore, int256 admitScore);
     event ProposalRejected(uint256 indexed proposalId, bytes32 inferenceId, int256 rejectScore, int256 admitScore);
     event ProposalExpired(uint256 indexed proposalId);
+    event GasRefunded(uint256 indexed proposalId, address indexed proposer, uint256 amount);
 
     error BadFeatures(uint256 given, uint8 expected);
     error FeatureTooLarge(uint256 index, uint256 value);
     error NotPending(uint256 proposalId, Status status);
     error NotExpired(uint256 proposalId);
     error UnprovedResult(uint64 requestId);
+    error GasDepositTooLow(uint256 sent, uint256 needed);
+    error NothingToRefund(uint256 proposalId);
+    error EthTransferFailed();
+
+    /// @notice ETH each proposal sent for gas; what its request did not spend goes back to its proposer
+    mapping(uint256 => uint256) public gasDepositOf;
 
     constructor(Coordinator coordinator_, bytes32 modelId_, uint8 inputScale_, uint8 featureCount_, uint128 fee_,
         uint128 maxGasPrice_, uint32 callbackGasLimit_, uint32 ttl_) TesseraConsumer(coordinator_) {
@@ -95,7 +102,11 @@ contract GovernanceGuard is TesseraConsumer {
             values[i] = int256(features[i]);
         }
         Coordinator.RequestParams memory p = requestParams(features);
+        // each proposal pays its own gas budget: none draws on ETH this guard holds for others
+        uint256 needed = coordinator.gasDeposit(p);
+        if (msg.value < needed) revert GasDepositTooLow(msg.value, needed);
         proposalId = ++proposalCount;
+        gasDepositOf[proposalId] = msg.value;
         Proposal storage prop = _proposals[proposalId];
         prop.proposer = msg.sender;
         prop.status = Status.Pending;
@@ -138,6 +149,21 @@ contract GovernanceGuard is TesseraConsumer {
         if (coordinator.getJob(prop.requestId, 0).status != Coordinator.JobStatus.Refunded) revert NotExpired(proposalId);
         prop.status = Status.Expired;
         emit ProposalExpired(proposalId);
+    }
+
+    /// @notice Once a proposal is decided or expired, send its proposer the gas deposit its request did not spend
+    /// (the Coordinator returned it to this guard). Anyone may call; the ETH goes to the proposer.
+    function refundGas(uint256 proposalId) external {
+        Proposal storage prop = _proposals[proposalId];
+        if (prop.status == Status.Pending) revert NotPending(proposalId, prop.status);
+        uint256 deposit = gasDepositOf[proposalId];
+        if (deposit == 0) revert NothingToRefund(proposalId);
+        uint256 amount = deposit - coordinator.getJob(prop.requestId, 0).ethSpent;
+        gasDepositOf[proposalId] = 0;
+        emit GasRefunded(proposalId, prop.proposer, amount);
+        coordinator.withdrawEth(amount);
+        (bool ok,) = prop.proposer.call{value: amount}("");
+        if (!ok) revert EthTransferFailed();
     }
 
     function getProposal(uint256 proposalId) external view returns (Proposal memory) {

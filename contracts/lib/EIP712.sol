@@ -8,12 +8,6 @@ library EIP712 {
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     uint256 internal constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
-    /// @dev For the calling contract, on the current chain.
-    function domainSeparator(string memory name, string memory version) internal view returns (bytes32) {
-        return keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256(bytes(name)), keccak256(bytes(version)), block.chainid,
-            address(this)));
-    }
-
     function digest(bytes32 separator, bytes32 structHash) internal pure returns (bytes32) {
         return keccak256(abi.encodePacked("\x19\x01", separator, structHash));
     }
@@ -27,5 +21,35 @@ library EIP712 {
         uint8 v = uint8(sig[64]);
         if (uint256(s) > HALF_ORDER) return address(0);
         return ecrecover(hash, v, r, s);
+    }
+}
+
+/// @notice The domain separator of a contract that signs with EIP-712: cached for the chain it was deployed on
+/// and recomputed when `block.chainid` differs, so signatures made for one side of a chain fork never replay on
+/// the other.
+abstract contract EIP712Domain {
+    bytes32 private immutable _cachedSeparator;
+    uint256 private immutable _cachedChainId;
+    bytes32 private immutable _nameHash;
+    bytes32 private immutable _versionHash;
+
+    constructor(string memory name, string memory version) {
+        _nameHash = keccak256(bytes(name));
+        _versionHash = keccak256(bytes(version));
+        _cachedChainId = block.chainid;
+        _cachedSeparator = _buildSeparator();
+    }
+
+    // solhint-disable-next-line func-name-mixedcase
+    function DOMAIN_SEPARATOR() public view returns (bytes32) {
+        return block.chainid == _cachedChainId ? _cachedSeparator : _buildSeparator();
+    }
+
+    function _hashTyped(bytes32 structHash) internal view returns (bytes32) {
+        return EIP712.digest(DOMAIN_SEPARATOR(), structHash);
+    }
+
+    function _buildSeparator() private view returns (bytes32) {
+        return keccak256(abi.encode(EIP712.DOMAIN_TYPEHASH, _nameHash, _versionHash, block.chainid, address(this)));
     }
 }

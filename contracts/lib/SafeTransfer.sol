@@ -5,6 +5,7 @@ interface IERC20 {
     function transfer(address to, uint256 value) external returns (bool);
     function transferFrom(address from, address to, uint256 value) external returns (bool);
     function balanceOf(address owner) external view returns (uint256);
+    function approve(address spender, uint256 value) external returns (bool);
 }
 
 interface IERC20Permit {
@@ -27,6 +28,12 @@ library SafeTransfer {
         if (value == 0) return;
         (bool ok, bytes memory ret) = address(token).call(abi.encodeCall(IERC20.transferFrom, (from, to, value)));
         _check(ok, ret, address(token), from, to, value);
+    }
+
+    /// @dev Works with tokens whose approve returns nothing (USDT-style).
+    function safeApprove(IERC20 token, address spender, uint256 value) internal {
+        (bool ok, bytes memory ret) = address(token).call(abi.encodeCall(IERC20.approve, (spender, value)));
+        _check(ok, ret, address(token), address(this), spender, value);
     }
 
     function _check(bool ok, bytes memory ret, address token, address from, address to, uint256 value) private pure {

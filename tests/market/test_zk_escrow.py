@@ -88,3 +88,50 @@ def test_tenant_close_waits_so_delivered_results_still_settle(market_env: Market
     before = env.balance(env.tenant)
     escrow.escrow.transact(dev_account(9), "finishClose", account)
     assert env.balance(env.tenant) - before == 5 * PRICE - PRICE * proof.batch_size
+
+
+def test_attack_retiring_the_model_before_settlement_does_not_dodge_payment(
+        market_env: MarketEnv, zk_lease: tuple[InferenceEscrowClient, int], proof: InferenceProof,
+        compiled: CompiledModel) -> None:
+    """A tenant that could retire the model after receiving outputs would make every pending settle revert and
+    take its escrow back. Retirement is governance's, and even then it stops only new accounts."""
+    escrow, account = zk_lease
+    env, provider = market_env, market_env.providers[0]
+    mid = bytes.fromhex(compiled.model_id[2:])
+    request_sig = escrow.sign_request(env.tenant, account, 7, proof.input_commitment)
+    result = escrow.sign_result(provider, account, 7, proof)
+    with pytest.raises(ContractRevert, match="NotOwner"):
+        env.deployment.models.transact(env.tenant, "retireModel", mid)
+    env.deployment.models.transact(env.owner, "retireModel", mid)  # governance finds a flaw in the circuit
+    before = env.balance(provider)
+    escrow.settle(env.tenant, result, request_sig)  # the tenant itself settles: still pays
+    assert env.balance(provider) - before == PRICE * proof.batch_size
+    assert escrow.account(account)["closed"] is False
+    order_id, _ = env.client.create_order(env.tenant, env.spec())
+    bid_id, _ = env.client.place_bid(env.providers[1], order_id, USD)
+    lease_id, _ = env.client.accept_bid(env.tenant, bid_id)
+    with pytest.raises(ContractRevert, match="ModelNotRegistered"):  # no new obligations on a retired model
+        escrow.open(env.tenant, lease_id, compiled.model_id, PRICE, 5 * PRICE)
+
+
+def test_attack_live_escrow_account_locks_the_providers_bond(market_env: MarketEnv,
+                                                             zk_lease: tuple[InferenceEscrowClient, int],
+                                                             proof_copy: InferenceProof) -> None:
+    """The provider ends the lease, unbonds and tries to leave before the tenant settles a bad proof it signed."""
+    escrow, account = zk_lease
+    env, provider = market_env, market_env.providers[0]
+    proof_copy.instances[-1] ^= 1
+    request_sig = escrow.sign_request(env.tenant, account, 8, proof_copy.input_commitment)
+    result = escrow.sign_result(provider, account, 8, proof_copy)
+    lease_id = escrow.account(account)["lease_id"]
+    env.client.market.transact(provider, "closeLease", lease_id)
+    providers = env.deployment.providers
+    providers.transact(provider, "requestUnbond")
+    advance(env.chain, 8 * 24 * 3600)
+    with pytest.raises(ContractRevert, match="HasOpenObligations"):
+        providers.transact(provider, "withdrawBond")
+    bond = env.client.provider(provider.address).bond
+    receipt = escrow.settle(env.tenant, result, request_sig)
+    (event,) = escrow.escrow.events(receipt, "InvalidResultSlashed")
+    assert event.args["slashed"] > 0 and env.client.provider(provider.address).bond == bond - event.args["slashed"]
+    providers.transact(provider, "withdrawBond")  # the account closed with the slash: nothing open any more

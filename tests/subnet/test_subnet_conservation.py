@@ -1,7 +1,9 @@
 """Hypothesis stateful test: every TSR unit the SubnetRegistry holds is, at every step, in the root
 pool, in a subnet's pending emission, in a stake vault, or owed to the unclaimed leaves of a
-finalized epoch. Stake, unstake, registration fees, emission pulls, root epochs, subnet epochs with
-arbitrary leaves, claims and equivocation slashes move TSR between those places; nothing else does.
+finalized epoch, or unbonding. Stake, unstake, withdrawals, registration fees, emission pulls, root epochs,
+subnet epochs with arbitrary leaves, claims and equivocation slashes move TSR between those places; nothing
+else does. An attacker stakes, signs and unstakes around epoch boundaries (a flash stake): it never
+finalizes anything alone and its TSR stays slashable while it unbonds.
 
 Runs on the embedded chain; one deployment is shared and each example starts from a snapshot.
 """
@@ -17,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from tessera.accounts.dev import dev_account
 from tessera.chain import EmbeddedChain
+from tessera.errors import ContractRevert
 from tessera.protocol.deploy import Deployment, deploy_protocol
 from tessera.protocol.faucet import fund_tsr
 from tessera.subnet.client import SubnetClient, SubnetHyper
@@ -40,6 +43,9 @@ def world() -> dict[str, Any]:
         d = Deployment.from_manifest(chain, manifest)
         c = SubnetClient(chain, d)
         validators = [dev_account(i) for i in (1, 2, 3)]
+        attacker = dev_account(5)
+        fund_tsr(chain, d, owner, attacker.address, 1000 * TSR)
+        d.token.transact(attacker, "approve", c.registry.address, 2**256 - 1)
         for who in validators + [owner]:
             fund_tsr(chain, d, owner, who.address, 300 * TSR)
             d.token.transact(who, "approve", c.registry.address, 2**256 - 1)
@@ -52,7 +58,8 @@ def world() -> dict[str, Any]:
             c.stake(v, 0, v.address, 10 * TSR)
         chain.mine(20)
         c.pull_emission(owner)
-        _WORLD.update(chain=chain, d=d, c=c, owner=owner, validators=validators, netuid=netuid,
+        c.register(attacker, 0)
+        _WORLD.update(chain=chain, d=d, c=c, owner=owner, validators=validators, netuid=netuid, attacker=attacker,
                       snapshot=chain.snapshot())
     return _WORLD
 
@@ -69,15 +76,22 @@ class SubnetConservation(RuleBasedStateMachine):
         self.r = self.c.registry
         self.owner = w["owner"]
         self.validators = w["validators"]
+        self.attacker = w["attacker"]
         self.netuid: int = w["netuid"]
         self.open_results: list[tuple[int, int, list[Leaf], MerkleTree]] = []  # (netuid, epoch, leaves, tree)
         self.claimed: set[tuple[int, int, int]] = set()
 
     def _finalize(self, netuid: int, amount: int, leaves_or_amounts: Any, tree: MerkleTree) -> None:
         s = self.c.subnet(netuid)
-        self.chain.mine(max(0, int(s["lastEpochBlock"]) + s["hyper"].tempo - self.chain.block_number()))
+        boundary = int(s["lastEpochBlock"]) + s["hyper"].tempo
+        self.chain.mine(max(0, boundary - self.chain.block_number()))
+        if self.r.call("totalStakeAt", netuid, boundary) == 0:
+            return
         result = EpochResult(netuid, int(s["lastEpoch"]) + 1, b"\x01" * 32, tree.root, amount)
-        stakers = [v for v in self.validators if self.r.call("stakeOf", netuid, v.address) > 0]
+        # signatures weigh the stake at the boundary: validators with stake then sign
+        stakers = [v for v in self.validators + [self.attacker]
+                   if self.r.call("stakeAt", netuid, v.address, boundary) > 0
+                   and self.r.call("uidOf", netuid, v.address)[0]]
         sigs = {v.address: result.sign(v, self.chain.chain_id, self.r.address) for v in stakers}
         self.c.finalize(self.owner, result, order_signatures(sigs))
         self.open_results.append((netuid, result.epoch, leaves_or_amounts, tree))
@@ -93,6 +107,51 @@ class SubnetConservation(RuleBasedStateMachine):
         shares = self.r.call("sharesOf", netuid, v.address, v.address)
         if shares:
             self.r.transact(v, "unstake", netuid, v.address, max(1, part(shares, fraction)))
+
+    @rule(who=st.integers(0, 2), netuid=st.sampled_from([0, 1]))
+    def withdraw_unstaked(self, who: int, netuid: int) -> None:
+        v = self.validators[who]
+        shares, release_epoch, release_block = self.r.call("unbonding", netuid, v.address, v.address)
+        if not shares:
+            return
+        due = (self.c.subnet(netuid)["lastEpoch"] >= release_epoch
+               or self.chain.block_number() + 1 >= release_block)
+        if due:
+            self.c.withdraw_unstaked(v, netuid, v.address)
+        else:
+            try:
+                self.c.withdraw_unstaked(v, netuid, v.address)
+            except ContractRevert as e:
+                assert "StillUnbonding" in str(e)
+            else:
+                raise AssertionError("unstaked TSR left before its equivocation window passed")
+
+    @rule(multiple=st.integers(2, 50))
+    def attacker_flash_stakes_root(self, multiple: int) -> None:
+        """Stake many times the honest stake on root, sign a root epoch giving the whole pool to subnet 1,
+        try to finalize it, and unstake: nothing finalizes, and the stake only enters unbonding."""
+        a = self.attacker
+        root = self.c.subnet(0)
+        pool = int(self.r.call("rootPool"))
+        amount = min(multiple * max(1, int(root["totalStake"])), int(self.d.token.call("balanceOf", a.address)))
+        if amount == 0:
+            return
+        self.r.transact(a, "stake", 0, a.address, amount)
+        epoch = int(root["lastEpoch"]) + 1
+        amounts = [0, pool]
+        tree = MerkleTree([root_leaf_hash(epoch, k, x) for k, x in enumerate(amounts)])
+        result = EpochResult(0, epoch, b"\x09" * 32, tree.root, pool)
+        try:
+            self.c.finalize(a, result, [result.sign(a, self.chain.chain_id, self.r.address)])
+        except ContractRevert as e:
+            assert any(err in str(e) for err in ("EpochTooSoon", "SignerNotStaked", "InsufficientSignedStake"))
+        else:
+            raise AssertionError("a flash stake finalized a root epoch")
+        assert int(self.r.call("rootPool")) == pool
+        shares = self.r.call("sharesOf", 0, a.address, a.address)
+        before = self.d.token.call("balanceOf", a.address)
+        self.r.transact(a, "unstake", 0, a.address, shares)
+        assert self.d.token.call("balanceOf", a.address) == before  # still in the registry, unbonding
 
     @rule(blocks=st.integers(1, 30))
     def pull_emission(self, blocks: int) -> None:
@@ -165,7 +224,9 @@ class SubnetConservation(RuleBasedStateMachine):
         accounted = int(self.r.call("rootPool"))
         for netuid in (0, self.netuid):
             accounted += int(self.c.subnet(netuid)["pending"])
-            accounted += sum(self.r.call("stakeOf", netuid, v.address) for v in self.validators)
+            for v in self.validators + [self.attacker]:
+                accounted += self.r.call("stakeOf", netuid, v.address)
+                accounted += self.r.call("unbondingPool", netuid, v.address)[0]
         for netuid, epoch, _, _ in self.open_results:
             root, emission, claimed = self.r.call("results", netuid, epoch)
             accounted += emission - claimed
@@ -174,7 +235,8 @@ class SubnetConservation(RuleBasedStateMachine):
     @invariant()
     def total_stake_matches_vaults(self) -> None:
         for netuid in (0, self.netuid):
-            vaults = sum(self.r.call("stakeOf", netuid, v.address) for v in self.validators)
+            vaults = sum(self.r.call("stakeOf", netuid, v.address) for v in self.validators + [self.attacker]
+                         if self.r.call("uidOf", netuid, v.address)[0])
             assert int(self.c.subnet(netuid)["totalStake"]) == vaults
 
 

@@ -64,7 +64,7 @@ def test_epoch_settles_with_two_thirds_signatures_and_exact_claims(net: Net) -> 
     # validators agree on the good miner (uid 3) and part on uid 4; uid 5 only from the small validator
     weights = {0: ([3, 4], [65535, 20000]), 1: ([3, 4], [65535, 20000]), 2: ([3, 5], [65535, 65535])}
     salts = {uid: c.commit_weights(net.validators[uid], net.netuid, *weights[uid]) for uid in weights}
-    net.chain.mine(2)
+    c.wait_for_reveal(net.netuid, net.validators[2].address)  # reveals open after the next epoch boundary
     for uid, salt in salts.items():
         c.reveal_weights(net.validators[uid], net.netuid, *weights[uid], salt)
     net.chain.mine(HYPER.tempo)  # the epoch reads the last tempo boundary, which is now after the reveals
@@ -153,6 +153,10 @@ def test_commit_reveal_rules(net: Net) -> None:
     with pytest.raises(ContractRevert) as err:
         c.reveal_weights(v, net.netuid, [4, 3], [1, 65535], salt)
     assert err.value.error_name == "CommitMismatch"  # order is part of the commitment
+    with pytest.raises(ContractRevert) as err:  # not before the epoch boundary after the commit
+        c.reveal_weights(v, net.netuid, [3, 4], [65535, 1], salt)
+    assert err.value.error_name == "RevealBeforeBoundary"
+    c.wait_for_reveal(net.netuid, v.address)
     c.reveal_weights(v, net.netuid, [3, 4], [65535, 1], salt)
     assert registry.call("neuron", net.netuid, 0)[2] == net.chain.block_number()
 

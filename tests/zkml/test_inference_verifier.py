@@ -1,5 +1,5 @@
 """ModelRegistry + InferenceVerifier on both chain backends: a valid proof is recorded once; tampered
-proofs, proofs for another model and retired models are refused and record nothing."""
+proofs and proofs for another model are refused and record nothing; a retired model's proofs still verify."""
 
 from __future__ import annotations
 
@@ -42,15 +42,23 @@ def test_verified_inference_is_recorded_with_its_commitments(client: InferenceCl
         client.verify(dev_account(1), proof)
 
 
-def test_registration_is_idempotent_and_owned(client: InferenceClient, compiled: CompiledModel) -> None:
+def test_registration_is_idempotent_and_content_addressed(client: InferenceClient, compiled: CompiledModel) -> None:
     assert client.register(dev_account(0), compiled) is None  # already there: no transaction
     model = client.models.call("getModel", _mid(compiled.model_id))
-    assert model[0] == dev_account(0).address and model[3] == compiled.options.batch
-    with pytest.raises(ContractRevert, match="NotModelOwner"):
+    assert model[0] == dev_account(0).address and model[4] == compiled.options.batch
+    assert "0x" + bytes(model[2]).hex() == compiled.verifier_code_hash
+    assert "0x" + bytes(model[7]).hex() == compiled.vka_digest
+    with pytest.raises(ContractRevert, match="NotOwner"):  # retirement is governance's, not a registrant's
         client.models.transact(dev_account(2), "retireModel", _mid(compiled.model_id))
+    args = (_mid(compiled.onnx_hash), _mid(compiled.settings_hash), _mid(compiled.vk_hash), client.verifier.address,
+            compiled.vka_words())
     with pytest.raises(ContractRevert, match="ModelExists"):
-        client.models.transact(dev_account(2), "registerModel", _mid(compiled.onnx_hash), _mid(compiled.settings_hash),
-                               _mid(compiled.vk_hash), client.verifier.address, compiled.vka_words(), 1, 1, "")
+        client.models.transact(dev_account(2), "registerModel", *args, compiled.options.batch,
+                               compiled.input_instances, "")
+    # another instance layout is another model: it cannot take over this one's id
+    receipt = client.models.transact(dev_account(2), "registerModel", *args, 1, 1, "")
+    other = client.models.events(receipt, "ModelRegistered")[0].args["modelId"]
+    assert other != _mid(compiled.model_id)
 
 
 def test_tampered_proof_reverts_and_records_nothing(client: InferenceClient, proof_copy: InferenceProof) -> None:
@@ -83,6 +91,7 @@ def test_unknown_and_retired_models(client: InferenceClient, proof: InferencePro
                                     compiled: CompiledModel) -> None:
     with pytest.raises(ContractRevert, match="UnknownModel"):
         client.inference.transact(dev_account(1), "verifyInference", b"\x01" * 32, proof.proof_bytes, proof.instances)
-    client.models.transact(dev_account(0), "retireModel", _mid(compiled.model_id))
-    with pytest.raises(ContractRevert, match="ModelRetired"):
-        client.verify(dev_account(1), proof)
+    client.models.transact(dev_account(0), "retireModel", _mid(compiled.model_id))  # dev_account(0): governance
+    assert client.models.call("usable", _mid(compiled.model_id))[0] is False  # no new obligations on it
+    record = client.verify(dev_account(1), proof)  # but its proofs still verify: open obligations settle
+    assert client.verified_at(proof) == record.block

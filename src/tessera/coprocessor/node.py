@@ -32,9 +32,9 @@ from eth_utils import keccak
 from ..chain.base import Chain, Log
 from ..chain.contract import Signer
 from ..chain.events import EventFollower
-from ..errors import ChainError, ContractRevert, CoprocessorError, TesseraError
+from ..errors import ChainError, ContractRevert, CoprocessorError, ProofError, TesseraError
 from ..protocol.deploy import Deployment
-from ..zkml import CompiledModel, InferenceProof, evaluate, prove
+from ..zkml import CompiledModel, InferenceProof, check_registered_model, evaluate, prove
 from .client import CoordinatorClient
 from .journal import Journal
 from .requests import ProofMode, RequestParams, SignedRequest, decode_input, hash_instances, request_signer
@@ -156,6 +156,8 @@ class CoprocessorNode:
         self.journal = Journal(data_dir / "coprocessor.sqlite3")
         self.tx = TxManager(chain, signer, self.journal.conn, bump_after=config.bump_after, clock=clock)
         self.models = {c.model_id.lower(): c for c in config.models}
+        self._registrations_ok: set[str] = set()
+        self.model_registry = deployment.models
         coordinator = self.client.coordinator
         names = ("RequestCreated", "SubscriptionCancelled", "ChallengeWindowOpened", "JobCompleted", "JobExpired")
         self._topics = {coordinator.event(n).topic: n for n in names}
@@ -234,10 +236,26 @@ class CoprocessorNode:
             conn.execute("DELETE FROM requests WHERE request_id = ?", (rid,))
 
     def _refusal(self, params: RequestParams) -> str | None:
-        if "0x" + params.model_id.hex() not in self.models:
-            return f"model 0x{params.model_id.hex()} is not served by this node"
+        model_id = "0x" + params.model_id.hex()
+        if model_id not in self.models:
+            return f"model {model_id} is not served by this node"
         if params.fee < self.config.min_fee:
             return f"fee {params.fee} is below this node's minimum {self.config.min_fee}"
+        return self._registration_problem(model_id)
+
+    def _registration_problem(self, model_id: str) -> str | None:
+        """Why the chain would not verify this model's proofs as the local artifacts do (None: it would). A
+        registration is immutable, so a good one is checked once."""
+        if model_id in self._registrations_ok:
+            return None
+        try:
+            check_registered_model(self.chain, self.model_registry.call("getModel", bytes.fromhex(model_id[2:])),
+                                   self.models[model_id])
+        except ContractRevert:
+            return f"model {model_id} is not registered on this chain"
+        except ProofError as e:
+            return str(e)
+        self._registrations_ok.add(model_id)
         return None
 
     # ---- one pass ----

@@ -111,7 +111,8 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
         scores = asyncio.run(_score_all(nodes, miners, miner_uid, transports))
         for node, node_scores in zip(nodes, scores):
             node.commit(*SubnetValidator.weights(node_scores))
-        chain.mine(1)
+        # reveals open after the next epoch boundary: nobody can copy them into the epoch they were made in
+        client.wait_for_reveal(netuid, nodes[-1].hotkey.address)
         for node in nodes:
             node.reveal()
         chain.mine(HYPER.tempo)

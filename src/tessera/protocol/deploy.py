@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_utils import keccak
+
 from ..chain.artifacts import load_artifact
 from ..chain.base import Chain
 from ..chain.contract import Contract, Signer
@@ -109,6 +111,9 @@ def _matches_chain(chain: Chain, manifest: Manifest) -> bool:
 # Root network (subnet 0): at most 64 root validators weigh subnets; an epoch every 100 blocks.
 # Fields: maxUids, maxValidators, tempo, immunityPeriod, revealWindow, kappa, bondsMovingAverage, yumaVersion
 ROOT_HYPERPARAMETERS = (64, 64, 100, 0, 100, 32767, 900_000, 0)
+# A root UID costs TSR (recycled into emission) and root epochs prune the lowest-stake one when root is full,
+# so free registrations cannot fill root (governance can change it: SubnetRegistry.setRegistrationCost(0, ...)).
+ROOT_REGISTRATION_COST = 10**18
 
 PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market", "SubnetRegistry",
                       "Halo2VerifierReusable", "ModelRegistry", "InferenceVerifier", "InferenceEscrow",
@@ -180,7 +185,7 @@ def deploy_protocol(
     record("Market", market, r.block_number)
     providers.transact(signer, "setMarket", market.address)
     subnets, r = Contract.deploy(chain, signer, "SubnetRegistry", signer.address, token.address, schedule.address,
-                                 ROOT_HYPERPARAMETERS)
+                                 ROOT_HYPERPARAMETERS, ROOT_REGISTRATION_COST)
     record("SubnetRegistry", subnets, r.block_number)
     # Emission reaches subnets through the root network. On devnets half of it also goes to the
     # deployer's treasury so tests and demos can hand out TSR.
@@ -190,7 +195,9 @@ def deploy_protocol(
     # zkML: one reusable Halo2 verifier serves every model; each model brings its verifying key (VKA)
     halo2, r = Contract.deploy(chain, signer, "Halo2VerifierReusable")
     record("Halo2VerifierReusable", halo2, r.block_number)
-    models, r = Contract.deploy(chain, signer, "ModelRegistry")
+    # only the reusable verifier's code may check proofs: model ids commit to it, not to an address
+    models, r = Contract.deploy(chain, signer, "ModelRegistry", signer.address,
+                                keccak(load_artifact("Halo2VerifierReusable").deployed_bytecode))
     record("ModelRegistry", models, r.block_number)
     inference, r = Contract.deploy(chain, signer, "InferenceVerifier", models.address)
     record("InferenceVerifier", inference, r.block_number)

@@ -17,9 +17,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ContractRevert, ManifestError, WorkloadError, ZkInputError
+from ..errors import ContractRevert, ManifestError, ProofError, WorkloadError, ZkInputError
 from ..market.zk_escrow import InferenceEscrowClient, SignedResult
-from ..zkml import CompiledModel, InferenceProof, ZkOptions, compile_model, input_commitment, prove
+from ..zkml import (CompiledModel, InferenceProof, ZkOptions, check_registered_model, compile_model, input_commitment,
+                    prove)
 
 if TYPE_CHECKING:
     from .node import ProviderNode
@@ -73,11 +74,15 @@ class ZkService:
         if account["closed"]:
             raise WorkloadError(f"account {account_id} is closed")
         registered = self.node.deployment.models.call("getModel", account["model_id"])
-        batch = int(registered[3])
+        batch = int(registered[4])
         compiled = await asyncio.to_thread(self._model, lease_id, batch)
         if compiled.model_id != "0x" + bytes(account["model_id"]).hex():
             raise WorkloadError(f"lease {lease_id}'s model compiles to {compiled.model_id}, but account {account_id} "
                                 f"pays for 0x{bytes(account['model_id']).hex()}: open the account for the served model")
+        try:  # the chain must verify this model's proofs exactly as the local artifacts do, before any work
+            check_registered_model(self.node.chain, registered, compiled)
+        except ProofError as e:
+            raise WorkloadError(f"account {account_id}: {e}") from e
         commitment = await asyncio.to_thread(input_commitment, compiled, data)
         signer = self.escrow.request_signer(account_id, nonce, commitment, tenant_sig)
         if signer != account["tenant"]:

@@ -114,6 +114,16 @@ class SubnetClient:
         self._approve(staker, amount)
         self.registry.transact(staker, "stake", netuid, hotkey, amount)
 
+    def unstake(self, staker: Signer, netuid: int, hotkey: str, shares: int) -> int:
+        """Stop staking ``shares``; returns the TSR that starts unbonding (``withdraw_unstaked`` takes it
+        out once the equivocation window has passed)."""
+        receipt = self.registry.transact(staker, "unstake", netuid, hotkey, shares)
+        return int(self.registry.events(receipt, "Unstaked")[0].args["assets"])
+
+    def withdraw_unstaked(self, staker: Signer, netuid: int, hotkey: str) -> int:
+        receipt = self.registry.transact(staker, "withdrawUnstaked", netuid, hotkey)
+        return int(self.registry.events(receipt, "Withdrawn")[0].args["assets"])
+
     def commit_weights(self, hotkey: Signer, netuid: int, uids: list[int], values: list[int]) -> bytes:
         salt = os.urandom(32)
         self.registry.transact(hotkey, "commitWeights", netuid, commit_hash(netuid, hotkey.address, uids, values, salt))
@@ -144,15 +154,47 @@ class SubnetClient:
                 "hyper": SubnetHyper.from_tuple(hyper)}
 
     def next_epoch_block(self, netuid: int) -> int:
+        """The pending epoch's earliest boundary; it can be finalized in any later block."""
         s = self.subnet(netuid)
         return int(s["lastEpochBlock"]) + s["hyper"].tempo
 
     def epoch_block(self, netuid: int, subnet: dict[str, Any] | None = None) -> int:
-        """The block the pending epoch reads: the last tempo boundary reached since the previous epoch
-        (the due block itself when not yet reached), so late validators still agree on one block."""
+        """The block the pending epoch reads: the latest boundary (on the grid creation + k*tempo) reached
+        since the previous epoch, or the due block itself when not yet reached. The contract weighs the
+        signatures with the stake at the latest boundary before the finalizing block, so an epoch computed
+        now is finalized before the next boundary passes."""
         s = self.subnet(netuid) if subnet is None else subnet
         last, tempo, now = int(s["lastEpochBlock"]), s["hyper"].tempo, self.chain.block_number()
         return last + tempo * max(1, (now - last) // tempo)
+
+    def reveal_opens(self, netuid: int, commit_block: int) -> int:
+        """The first block in which a commit made at ``commit_block`` may be revealed: the one after the
+        first epoch boundary at or after the commit (so a reveal can never be copied into its own epoch)."""
+        s = self.subnet(netuid)
+        tempo = s["hyper"].tempo
+        origin = int(s["lastEpochBlock"]) % tempo
+        if commit_block <= origin:
+            return origin + 1
+        return origin + -(-(commit_block - origin) // tempo) * tempo + 1
+
+    def pending_commit_block(self, netuid: int, hotkey: str) -> int | None:
+        registered, uid = self.registry.call("uidOf", netuid, hotkey)
+        if not registered:
+            return None
+        _, block = self.registry.call("commits", netuid, uid)
+        return int(block) or None
+
+    def wait_for_reveal(self, netuid: int, hotkey: str) -> None:
+        """Devnets: mine until this hotkey's pending commit may be revealed in the next block."""
+        block = self.pending_commit_block(netuid, hotkey)
+        if block is not None:
+            opens = self.reveal_opens(netuid, block)
+            self.chain.mine(max(0, opens - 1 - self.chain.block_number()))
+
+    def signed_stake(self, netuid: int, signers: list[str], boundary: int) -> tuple[int, int]:
+        """(stake behind ``signers``, total stake), both as of the end of ``boundary``: what finalization weighs."""
+        signed = sum(int(self.registry.call("stakeAt", netuid, a, boundary)) for a in signers)
+        return signed, int(self.registry.call("totalStakeAt", netuid, boundary))
 
     # ------------------------------------------------------------ epochs
 
@@ -222,7 +264,10 @@ class SubnetClient:
 
     def root_allocation(self, block: int | None = None) -> tuple[EpochResult, list[int], MerkleTree]:
         """The root epoch: split the root pool among subnets by root validators' revealed weights."""
-        at = self.chain.block_number() if block is None else block
+        at = self.epoch_block(0) if block is None else block
+        if at > self.chain.block_number():
+            raise SubnetError(f"the root epoch is due at block {at}; the chain is at {self.chain.block_number()}: "
+                              "wait (or mine) until then")
         root = self.subnet(0, at)
         subnets = int(self.registry.call("subnetCount", block=at))
         hotkeys = [self.registry.call("neuron", 0, uid, block=at)[0] for uid in range(root["n"])]
@@ -237,7 +282,14 @@ class SubnetClient:
         tree = MerkleTree([root_leaf_hash(epoch, k, a) for k, a in enumerate(amounts)])
         state_root = keccak(json.dumps({"stakes": stakes, "weights": {str(k): v for k, v in weights.items()},
                                         "pool": pool, "block": at}, sort_keys=True).encode())
-        return EpochResult(0, epoch, state_root, tree.root, sum(amounts), NO_PRUNE), amounts, tree
+        # root UIDs are pruned like a subnet's: when root is full, the lowest-stake one (earliest registered,
+        # then lowest UID, on ties) past its immunity makes room for the next registration
+        hyper: SubnetHyper = root["hyper"]
+        registered = [int(self.registry.call("neuron", 0, uid, block=at)[1]) for uid in range(root["n"])]
+        candidates = [(stakes[uid], registered[uid], uid) for uid in range(root["n"])
+                      if at >= registered[uid] + hyper.immunity_period]
+        prune = min(candidates)[2] if candidates else NO_PRUNE
+        return EpochResult(0, epoch, state_root, tree.root, sum(amounts), prune), amounts, tree
 
     def credit_subnet(self, signer: Signer, root_epoch: int, netuid: int, amount: int, tree: MerkleTree) -> Any:
         return self.registry.transact(signer, "creditSubnet", root_epoch, netuid, amount, tree.proof(netuid))

@@ -30,7 +30,7 @@ def join_root(client: SubnetClient, validators: list[LocalAccount], netuid: int,
         client.register(v, 0)
         client.stake(v, 0, v.address, stake)
         salt = client.commit_weights(v, 0, [netuid], [65535])
-        client.chain.mine(1)
+        client.wait_for_reveal(0, v.address)
         client.reveal_weights(v, 0, [netuid], [65535], salt)
 
 

@@ -221,18 +221,25 @@ class ValidatorLoop:
                 return f"epoch {awaiting} finalized: carried bonds forward and claimed"
             store.put(f"awaiting:{netuid}", None)
             return f"epoch {awaiting} finalized with a result this validator did not sign: carry not updated"
-        if store.get(f"committed_for:{netuid}") != target:
+        head = client.chain.block_number()
+        commit_block = client.pending_commit_block(netuid, node.hotkey.address)
+        if store.get(f"commit:{netuid}") is not None and commit_block is not None:
+            opens = client.reveal_opens(netuid, commit_block)
+            if head + 1 >= opens:  # a transaction sent now lands in block head + 1
+                node.reveal()
+                return f"revealed weights committed at block {commit_block} (they count from epoch {target})"
+        # one commit per period between boundaries: the period the next transaction's block falls in
+        tempo = subnet["hyper"].tempo
+        period = -(-(head + 1 - int(subnet["lastEpochBlock"]) % tempo) // tempo)
+        if store.get(f"commit:{netuid}") is None and store.get(f"committed_period:{netuid}") != period:
             scores = await node.score(self.miners)
             uids, values = node.weights(scores)
             if not uids:
                 return "no miner answered correctly: nothing to commit"
             node.commit(uids, values)
-            store.put(f"committed_for:{netuid}", target)
-            return f"committed weights for epoch {target} on {len(uids)} miners"
-        if store.get(f"commit:{netuid}") is not None:
-            node.reveal()
-            return f"revealed weights for epoch {target}"
-        if client.chain.block_number() < client.next_epoch_block(netuid):
+            store.put(f"committed_period:{netuid}", period)
+            return f"committed weights on {len(uids)} miners (revealed after the next epoch boundary)"
+        if head < client.next_epoch_block(netuid):
             return f"waiting for block {client.next_epoch_block(netuid)} (epoch {target})"
         comp, signature = node.compute_and_sign()
         mine = self.signatures_dir / f"{netuid}-{comp.epoch}-{node.hotkey.address}.json"
@@ -243,8 +250,8 @@ class ValidatorLoop:
             body = json.loads(path.read_text())
             if body["root"] == comp.result.result_root.hex() and body["state"] == comp.result.state_root.hex():
                 signatures[path.stem.split("-")[-1]] = bytes.fromhex(body["signature"])
-        stake = {a: client.registry.call("stakeOf", netuid, a) for a in signatures}
-        if sum(stake.values()) * 3 <= int(subnet["totalStake"]) * 2:
+        signed, total = client.signed_stake(netuid, list(signatures), comp.block)
+        if signed * 3 <= total * 2:
             return f"signed epoch {comp.epoch}; {len(signatures)} signatures so far, below 2/3 of stake"
         try:
             client.finalize(node.hotkey, comp.result, order_signatures(signatures))
@@ -258,6 +265,6 @@ class ValidatorLoop:
         store, netuid = self.node.store, self.node.netuid
         carry = store.carry(netuid)
         return {"netuid": netuid, "hotkey": self.node.hotkey.address,
-                "committed_for": store.get(f"committed_for:{netuid}"),
+                "committed_period": store.get(f"committed_period:{netuid}"),
                 "pending_reveal": store.get(f"commit:{netuid}") is not None,
                 "carried_bond_rows": len(carry.bonds), "permits": sum(carry.permits.values())}

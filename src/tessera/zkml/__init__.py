@@ -9,7 +9,7 @@
 
 from .compiler import CompiledModel, compile_model, default_cache_dir, find_compiled
 from .estimate import Estimate, estimate
-from .onchain import InferenceClient, VerifiedInference
+from .onchain import InferenceClient, VerifiedInference, check_registered_model
 from .onnx_graph import batch_model, check_input, input_specs, load_model, output_specs
 from .options import ZkOptions
 from .prover import Evaluation, InferenceProof, evaluate, input_commitment, load_input, prove, verify
@@ -23,6 +23,7 @@ __all__ = [
     "VerifiedInference",
     "ZkOptions",
     "batch_model",
+    "check_registered_model",
     "check_input",
     "compile_model",
     "default_cache_dir",

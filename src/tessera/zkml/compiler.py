@@ -23,6 +23,7 @@ import onnx
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from ..chain.artifacts import load_artifact
 from ..errors import ProofError, ZkError
 from . import ezkl_calls, onnx_graph
 from .estimate import calibrated_settings, refuse_if_too_large
@@ -39,7 +40,8 @@ _FILES = ("model.onnx", "settings.json", "model.ezkl", "vk.key", "vka.bytes")  #
 @dataclass
 class CompiledModel:
     directory: Path
-    model_id: str  # 0x keccak256(abi.encode(onnxHash, settingsHash, vkHash))
+    model_id: str  # see model_id_of
+
     onnx_hash: str
     settings_hash: str
     vk_hash: str
@@ -52,6 +54,8 @@ class CompiledModel:
     input_scales: list[int]
     output_scales: list[int]
     input_instances: int  # leading public instances that describe the input
+    verifier_code_hash: str  # keccak of the reusable verifier's runtime code: the only code that may check it
+    vka_digest: str  # keccak of the VKA words: what the verifier reports for this key
     timings: dict[str, float] = field(default_factory=dict)
     file_hashes: dict[str, str] = field(default_factory=dict)
 
@@ -96,8 +100,18 @@ def canonical_settings(settings: dict[str, Any]) -> bytes:
                       separators=(",", ":")).encode()
 
 
-def model_id_of(onnx_hash: bytes, settings_hash: bytes, vk_hash: bytes) -> str:
-    return "0x" + keccak(abi_encode(["bytes32", "bytes32", "bytes32"], [onnx_hash, settings_hash, vk_hash])).hex()
+def model_id_of(onnx_hash: bytes, settings_hash: bytes, vk_hash: bytes, verifier_code_hash: bytes,
+                vka_digest: bytes, batch_size: int, input_instances: int) -> str:
+    """ModelRegistry.modelIdOf: everything that decides a proof's validity and meaning, and no address, so the
+    id is the same on every chain and whoever registers it first chooses nothing."""
+    return "0x" + keccak(abi_encode(
+        ["bytes32", "bytes32", "bytes32", "bytes32", "bytes32", "uint32", "uint16"],
+        [onnx_hash, settings_hash, vk_hash, verifier_code_hash, vka_digest, batch_size, input_instances])).hex()
+
+
+def verifier_code_hash() -> bytes:
+    """keccak of the committed reusable Halo2 verifier's runtime code (no immutables: the same on every chain)."""
+    return keccak(load_artifact("Halo2VerifierReusable").deployed_bytecode)
 
 
 def default_cache_dir(data_dir: Path | None = None) -> Path:
@@ -113,7 +127,8 @@ def default_cache_dir(data_dir: Path | None = None) -> Path:
 def cache_key(circuit_onnx: bytes, options: ZkOptions, srs_path: Path | str | None) -> str:
     h = hashlib.sha256(circuit_onnx)
     h.update(json.dumps(asdict(options), sort_keys=True).encode())
-    h.update(f"ezkl {ezkl_calls.EZKL_VERSION}; srs {srs_path or 'dev'}".encode())
+    # model ids v2 commit to the verifier code and the VKA: entries from before are compiled again
+    h.update(f"ezkl {ezkl_calls.EZKL_VERSION}; srs {srs_path or 'dev'}; model id v2".encode())
     return h.hexdigest()[:32]
 
 
@@ -264,11 +279,14 @@ def _build(work: Path, source: Path, circuit_model: onnx.ModelProto, circuit_byt
     onnx_hash = keccak(circuit_bytes)
     settings_hash = keccak(canonical_settings(settings))
     vk_hash = keccak((work / "vk.key").read_bytes())
+    vka_digest = keccak(b"".join(read_vka(work / "vka.bytes")))
+    code_hash = verifier_code_hash()
+    input_instances = len(ins) if options.input_visibility == "hashed" else sum(s.size for s in ins)
     file_hashes = {name: sha256_file(work / name) for name in _FILES}
     file_hashes["pk.key"] = str((work / "pk.key").stat().st_size)
     return CompiledModel(
         directory=work,
-        model_id=model_id_of(onnx_hash, settings_hash, vk_hash),
+        model_id=model_id_of(onnx_hash, settings_hash, vk_hash, code_hash, vka_digest, options.batch, input_instances),
         onnx_hash="0x" + onnx_hash.hex(),
         settings_hash="0x" + settings_hash.hex(),
         vk_hash="0x" + vk_hash.hex(),
@@ -280,7 +298,9 @@ def _build(work: Path, source: Path, circuit_model: onnx.ModelProto, circuit_byt
         outputs=[{"name": s.name, "shape": list(s.shape)} for s in outs],
         input_scales=[int(x) for x in settings["model_input_scales"]],
         output_scales=[int(x) for x in settings["model_output_scales"]],
-        input_instances=len(ins) if options.input_visibility == "hashed" else sum(s.size for s in ins),
+        input_instances=input_instances,
+        verifier_code_hash="0x" + code_hash.hex(),
+        vka_digest="0x" + vka_digest.hex(),
         timings=timings,
         file_hashes=file_hashes,
     )
