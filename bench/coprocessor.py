@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
@@ -77,6 +78,14 @@ class Env:
         return request_id, r.gas_used
 
 
+def _commit_reveal(env: Env, node: Any, rid: int, output: list[int]) -> tuple[int, int]:
+    """(commit gas, reveal gas) of one None/Optimistic delivery: every delivery is now two transactions."""
+    salt = os.urandom(32)
+    commitment = env.client.delivery_commitment(node.address, rid, 0, output, salt)
+    committed = env.client.coordinator.transact(node, "commit", rid, 0, commitment).gas_used
+    return committed, env.client.reveal(node, rid, 0, env.input_hash, output, salt).gas_used
+
+
 def gas_figures(model: Any, tmp: Path) -> dict[str, Any]:
     env = Env(EmbeddedChain(), model, tmp)
     out: dict[str, Any] = {}
@@ -85,22 +94,27 @@ def gas_figures(model: Any, tmp: Path) -> dict[str, Any]:
     node = env.nodes[0]
 
     rid, out["create_request_eoa"] = env.request()
-    out["deliver_none_no_callback"] = env.client.deliver(node, rid, 0, env.input_hash, output).gas_used
+    out["commit_delivery"], out["deliver_none_no_callback"] = _commit_reveal(env, node, rid, output)
+    out["deliver_none_no_callback_with_commit"] = out["commit_delivery"] + out["deliver_none_no_callback"]
     rid, out["create_request_contract"] = env.request(via_store=True)
-    out["deliver_none_callback_store"] = env.client.deliver(node, rid, 0, env.input_hash, output).gas_used
-    out["create_deliver_store"] = out["create_request_contract"] + out["deliver_none_callback_store"]
+    commit, out["deliver_none_callback_store"] = _commit_reveal(env, node, rid, output)
+    out["create_deliver_store"] = out["create_request_contract"] + commit + out["deliver_none_callback_store"]
 
     proof = prove(model, SAMPLE)
     rid, _ = env.request(via_store=True, mode=ProofMode.ZK)
-    out["deliver_zk_callback_store"] = env.client.deliver_proof(node, rid, 0, proof).gas_used
+    commit = env.client.commit_proof(node, rid, 0, proof).gas_used
+    out["deliver_zk_callback_store"] = env.client.reveal_proof(node, rid, 0, proof).gas_used
+    out["deliver_zk_callback_store_with_commit"] = commit + out["deliver_zk_callback_store"]
 
     rid, _ = env.request(via_store=True, mode=ProofMode.OPTIMISTIC)
-    out["deliver_optimistic"] = env.client.deliver(node, rid, 0, env.input_hash, output).gas_used
+    _, out["deliver_optimistic"] = _commit_reveal(env, node, rid, output)
     env.chain.increase_time(601)
     out["finalize_optimistic_callback_store"] = env.client.finalize(node, rid, 0, output).gas_used
 
     rid, _ = env.request(via_store=True, redundancy=3)
-    per = [env.client.deliver(n, rid, 0, env.input_hash, output).gas_used for n in env.nodes[:2]]
+    salts = [env.client.commit_delivery(n, rid, 0, output) for n in env.nodes[:3]]
+    per = [env.client.reveal(n, rid, 0, env.input_hash, output, salt).gas_used
+           for n, salt in zip(env.nodes[:2], salts)]
     out["redundancy3_first_delivery"], out["redundancy3_majority_delivery"] = per
     base = out["baseline_erc20_transfer"]
     out["ratios_vs_erc20_transfer"] = {k: round(v / base, 2) for k, v in out.items()

@@ -19,6 +19,11 @@ import {ITesseraConsumer} from "./ITesseraConsumer.sol";
 /// - Optimistic: the majority result waits `challengeWindow`; a zk proof or the referee contradicting it
 ///   slashes the nodes that gave it, and the contradicting result is the one delivered.
 /// The consumer's callback runs with the consumer's gas limit; if it reverts, payment still happens.
+/// Deliveries and challenges are bound to their sender: a node first commits to what it will deliver
+/// (`commit`, a hash that names the node), then reveals it in a later block, so a delivery or a challenge
+/// copied from the mempool cannot be paid to the copier. An interval takes `redundancy` commits; its reveals
+/// open once all are in or half its ttl has passed, so no node can copy another's revealed output into its
+/// own commit. A node that committed and never revealed is slashed once the interval fails.
 /// Past an interval's deadline without a majority, anyone can refund it. A consumer can cancel only intervals
 /// that have not started, so escrow cannot be pulled from under a delivery.
 contract Coordinator is Owned, EIP712Domain {
@@ -72,6 +77,7 @@ contract Coordinator is Owned, EIP712Domain {
         JobStatus status;
         uint8 deliveries;
         uint8 topVotes;
+        uint8 commits; // delivery commitments taken (at most redundancy)
         uint64 challengeEnds;
         uint128 ethSpent;
         bytes32 inputHash;
@@ -95,6 +101,8 @@ contract Coordinator is Owned, EIP712Domain {
     /// @dev gas a completing transaction spends outside the measured span (21k, calldata, refunds)
     uint256 public constant CALLBACK_OVERHEAD = 60_000;
     uint256 private constant POST_GAS = 30_000;
+    /// @dev what the commit transaction a delivery needs costs the node (reimbursed with the delivery)
+    uint256 public constant COMMIT_GAS = 50_000;
     bytes32 private constant REQUEST_TYPEHASH = keccak256(
         "CoprocessorRequest(address consumer,bytes32 modelId,bytes32 inputHash,bytes32 inputDataHash,uint128 fee,"
         "uint128 maxGasPrice,uint32 callbackGasLimit,uint32 ttl,uint8 redundancy,uint8 mode,uint32 count,"
@@ -124,6 +132,9 @@ contract Coordinator is Owned, EIP712Domain {
     mapping(address => Node) public nodes;
     mapping(address => uint256) public ethBalance;
     mapping(address => mapping(uint256 => bool)) public nonceUsed;
+    /// @dev commitments: the top 192 bits of the commitment hash, then the block it was made in (64 bits)
+    mapping(uint64 => mapping(uint32 => mapping(address => bytes32))) private _commits;
+    mapping(uint64 => mapping(uint32 => mapping(address => bytes32))) private _challengeCommits;
     uint256 private _lock = 1;
 
     event RequestCreated(uint64 indexed requestId, address indexed consumer, bytes32 indexed modelId,
@@ -131,6 +142,8 @@ contract Coordinator is Owned, EIP712Domain {
     event SubscriptionCancelled(uint64 indexed requestId, uint32 fromInterval, uint256 feeRefund, uint256 ethRefund);
     event Delivered(uint64 indexed requestId, uint32 indexed interval, address indexed node, bytes32 result,
         uint256[] output, bytes32 inferenceId);
+    event DeliveryCommitted(uint64 indexed requestId, uint32 indexed interval, address indexed node);
+    event ChallengeCommitted(uint64 indexed requestId, uint32 indexed interval, address indexed challenger);
     event InvalidProof(uint64 indexed requestId, uint32 indexed interval, address indexed node);
     event ChallengeWindowOpened(uint64 indexed requestId, uint32 indexed interval, bytes32 result, uint64 endsAt);
     event Contradicted(uint64 indexed requestId, uint32 indexed interval, address indexed by, bytes32 claimed,
@@ -152,7 +165,7 @@ contract Coordinator is Owned, EIP712Domain {
         address treasury);
     event DeliveryGasSet(ProofMode mode, uint64 gas);
 
-    error BadRequest(string field);
+    error BadRequest(bytes32 field); // the parameter at fault, as text
     error UnknownRequest(uint64 requestId);
     error UnknownModel(bytes32 modelId);
     error WrongMode(ProofMode mode);
@@ -183,6 +196,14 @@ contract Coordinator is Owned, EIP712Domain {
     error EthTransferFailed();
     error Reentrancy();
     error InvalidParams();
+    error AlreadyCommitted(address node);
+    error CommitsFull(uint8 commits);
+    error CommitPhaseOver(uint64 revealsOpenedAt);
+    error NotCommitted(address sender);
+    error RevealTooEarly(uint64 commitBlock);
+    error RevealsNotOpen(uint8 commits, uint64 opensAt);
+    error CommitMismatch();
+    error NotSlashable(address node);
 
     modifier nonReentrant() {
         if (_lock != 1) revert Reentrancy();
@@ -267,14 +288,14 @@ contract Coordinator is Owned, EIP712Domain {
     }
 
     function _checkParams(address consumer, RequestParams calldata p) private view returns (uint16 inputInstances) {
-        if (p.redundancy == 0 || p.redundancy > MAX_REDUNDANCY) revert BadRequest("redundancy");
-        if (p.ttl == 0 || p.ttl > MAX_TTL) revert BadRequest("ttl");
-        if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert BadRequest("callbackGasLimit");
-        if (p.count == 0) revert BadRequest("count");
-        if (p.count > 1 && p.period == 0) revert BadRequest("period");
+        if (p.redundancy == 0 || p.redundancy > MAX_REDUNDANCY) revert BadRequest(bytes32("redundancy"));
+        if (p.ttl == 0 || p.ttl > MAX_TTL) revert BadRequest(bytes32("ttl"));
+        if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert BadRequest(bytes32("callbackGasLimit"));
+        if (p.count == 0) revert BadRequest(bytes32("count"));
+        if (p.count > 1 && p.period == 0) revert BadRequest(bytes32("period"));
         // only a consumer contract can give per-interval inputs (requestFor's consumer signed: it is an account)
         if (p.mode == ProofMode.Zk && p.inputHash == bytes32(0) && consumer.code.length == 0) {
-            revert BadRequest("inputHash");
+            revert BadRequest(bytes32("inputHash"));
         }
         bool ok;
         (ok, inputInstances) = models.usable(p.modelId);
@@ -309,12 +330,39 @@ contract Coordinator is Owned, EIP712Domain {
 
     // ------------------------------------------------------------------ delivery
 
-    /// @notice Deliver the output of a None or Optimistic request's interval, computed on the input whose
-    /// instances hash to `inputHash`.
-    function deliver(uint64 id, uint32 interval, bytes32 inputHash, uint256[] calldata output) external nonReentrant {
+    /// @notice Take one of an interval's `redundancy` delivery slots by committing to what you will deliver:
+    /// `commitmentOf(you, id, interval, payload)` with payload `keccak256(abi.encode(keccak256(abi.encode(output)),
+    /// salt))` (None, Optimistic) or `keccak256(proof)` (Zk). Reveal it with `deliver`/`deliverProof` in a later
+    /// block, once reveals are open.
+    function commit(uint64 id, uint32 interval, bytes32 commitment) external nonReentrant {
+        Request storage r = _request(id);
+        _checkOpen(id, interval, r, msg.sender);
+        Job storage job = _jobs[id][interval];
+        if (_commits[id][interval][msg.sender] != 0) revert AlreadyCommitted(msg.sender);
+        if (job.commits >= r.redundancy) revert CommitsFull(job.commits);
+        uint64 opensAt = _revealsOpenAt(r, interval);
+        if (block.timestamp >= opensAt) revert CommitPhaseOver(opensAt);
+        job.commits += 1;
+        _commits[id][interval][msg.sender] = _pack(commitment);
+        emit DeliveryCommitted(id, interval, msg.sender);
+    }
+
+    /// @notice The commitment a delivery (or a challenge) by `sender` must have been committed as.
+    function commitmentOf(address sender, uint64 id, uint32 interval, bytes32 payload) private pure returns (bytes32) {
+        return keccak256(abi.encode(sender, id, interval, payload));
+    }
+
+    /// @notice Deliver (reveal) the output of a None or Optimistic request's interval, computed on the input whose
+    /// instances hash to `inputHash`, with the salt of your commitment.
+    function deliver(uint64 id, uint32 interval, bytes32 inputHash, uint256[] calldata output, bytes32 salt)
+        external
+        nonReentrant
+    {
         uint256 g0 = gasleft();
         Request storage r = _request(id);
         if (r.mode == ProofMode.Zk) revert WrongMode(r.mode);
+        _checkReveal(id, interval, r, _commits[id][interval][msg.sender],
+            keccak256(abi.encode(keccak256(abi.encode(output)), salt)));
         _deliver(g0, id, interval, r, inputHash, output, bytes32(0));
     }
 
@@ -328,14 +376,18 @@ contract Coordinator is Owned, EIP712Domain {
         Request storage r = _request(id);
         if (r.mode != ProofMode.Zk) revert WrongMode(r.mode);
         uint256 n = r.inputInstances;
-        if (instances.length <= n) revert BadRequest("instances");
+        if (instances.length <= n) revert BadRequest(bytes32("instances"));
         bytes32 inputHash = hashInstances(instances[:n]);
         _checkCanDeliver(id, interval, r, msg.sender, inputHash);
+        _checkReveal(id, interval, r, _commits[id][interval][msg.sender], keccak256(proof));
         // the proof is checked even if its inference is already recorded: a node is paid for its own proof,
         // not for resubmitting another node's record with junk proof bytes
         (bool valid, bytes32 inferenceId) = verifier.tryVerifyProof(r.modelId, proof, instances);
         if (!valid) {
             emit InvalidProof(id, interval, msg.sender);
+            // the slot is free again: an honest node can still commit and deliver
+            _jobs[id][interval].commits -= 1;
+            delete _commits[id][interval][msg.sender];
             _slash(msg.sender, r.consumer);
             return;
         }
@@ -366,6 +418,34 @@ contract Coordinator is Owned, EIP712Domain {
         _checkOpen(id, interval, r, node);
         bytes32 expected = expectedInputHash(id, interval);
         if (inputHash != expected) revert InputMismatch(expected, inputHash);
+    }
+
+    /// @dev When an interval's reveals open at the latest (earlier, once all its slots are committed): half its
+    /// ttl after it opens.
+    function _revealsOpenAt(Request storage r, uint32 interval) private view returns (uint64) {
+        return r.start + r.period * interval + r.ttl / 2;
+    }
+
+    function _checkReveal(uint64 id, uint32 interval, Request storage r, bytes32 packed, bytes32 payload)
+        private
+        view
+    {
+        _checkCommitted(id, interval, packed, payload);
+        Job storage job = _jobs[id][interval];
+        uint64 opensAt = _revealsOpenAt(r, interval);
+        if (job.commits < r.redundancy && block.timestamp < opensAt) revert RevealsNotOpen(job.commits, opensAt);
+    }
+
+    /// @dev The sender committed to `payload` for this interval in an earlier block.
+    function _checkCommitted(uint64 id, uint32 interval, bytes32 packed, bytes32 payload) private view {
+        if (packed == 0) revert NotCommitted(msg.sender);
+        uint64 committedIn = uint64(uint256(packed));
+        if (committedIn >= block.number) revert RevealTooEarly(committedIn);
+        if (_pack(commitmentOf(msg.sender, id, interval, payload)) >> 64 != packed >> 64) revert CommitMismatch();
+    }
+
+    function _pack(bytes32 commitment) private view returns (bytes32) {
+        return bytes32((uint256(commitment) >> 64 << 64) | uint64(block.number));
     }
 
     function _checkOpen(uint64 id, uint32 interval, Request storage r, address node) private view {
@@ -436,7 +516,7 @@ contract Coordinator is Owned, EIP712Domain {
     {
         Job storage job = _jobs[id][interval];
         uint256 cap = r.deliveryGas + (completes ? r.callbackGasLimit + CALLBACK_OVERHEAD : 0);
-        uint128 owed = _gasWei(g0, cap, r);
+        uint128 owed = _gasWei(g0 + COMMIT_GAS, cap, r); // the commit transaction this delivery needed
         if (completes) {
             _payGas(job, msg.sender, owed);
             emit NodePaid(id, interval, msg.sender, 0, owed);
@@ -508,7 +588,7 @@ contract Coordinator is Owned, EIP712Domain {
         uint256 heads;
         uint256 dynamics; // bitmask: which head words are offsets of dynamic arguments
         if (sel == this.deliver.selector) {
-            (heads, dynamics) = (4, 1 << 3); // id, interval, inputHash, output[]
+            (heads, dynamics) = (5, 1 << 3); // id, interval, inputHash, output[], salt
         } else if (sel == this.deliverProof.selector) {
             (heads, dynamics) = (4, (1 << 2) | (1 << 3)); // id, interval, proof, instances[]
         } else if (sel == this.finalize.selector) {
@@ -561,8 +641,16 @@ contract Coordinator is Owned, EIP712Domain {
         _refundRest(id, interval, r, job, feesPaid);
     }
 
-    /// @notice Contradict an optimistic result with a zk proof of the same input. The nodes that gave the
-    /// contradicted result are slashed (half to you), and the proven output is delivered instead.
+    /// @notice Commit to a challenge: `commitmentOf(you, id, interval, keccak256(proof))`; reveal it with
+    /// `challenge` in a later block, inside the window. Nobody can take your reward by copying your proof.
+    function commitChallenge(uint64 id, uint32 interval, bytes32 commitment) external {
+        _challengeable(id, interval); // (a commit after the window is useless: `challenge` checks the window)
+        _challengeCommits[id][interval][msg.sender] = _pack(commitment);
+        emit ChallengeCommitted(id, interval, msg.sender);
+    }
+
+    /// @notice Contradict an optimistic result with a zk proof of the same input, as you committed to. The nodes
+    /// that gave the contradicted result are slashed (half to you), and the proven output is delivered instead.
     function challenge(uint64 id, uint32 interval, bytes calldata proof, uint256[] calldata instances)
         external
         nonReentrant
@@ -570,8 +658,9 @@ contract Coordinator is Owned, EIP712Domain {
         Request storage r = _request(id);
         Job storage job = _challengeable(id, interval);
         if (block.timestamp > job.challengeEnds) revert ChallengeWindowOver(job.challengeEnds);
+        _checkCommitted(id, interval, _challengeCommits[id][interval][msg.sender], keccak256(proof));
         uint256 n = r.inputInstances;
-        if (instances.length <= n) revert BadRequest("instances");
+        if (instances.length <= n) revert BadRequest(bytes32("instances"));
         bytes32 inputHash = hashInstances(instances[:n]);
         if (inputHash != job.inputHash) revert InputMismatch(job.inputHash, inputHash);
         // an inference someone already recorded is as good as a fresh proof of it
@@ -621,6 +710,19 @@ contract Coordinator is Owned, EIP712Domain {
         job.status = JobStatus.Refunded;
         emit JobExpired(id, interval, job.deliveries);
         _refundRest(id, interval, r, job, 0);
+    }
+
+    /// @notice After an interval's deadline, slash a node that took one of its slots (committed) and never
+    /// delivered while the interval failed (half to the consumer). Anyone may call, once per node.
+    function slashUnrevealed(uint64 id, uint32 interval, address node) external nonReentrant {
+        Request storage r = _request(id);
+        uint64 deadline = r.start + r.period * interval + r.ttl;
+        if (block.timestamp <= deadline) revert DeadlineNotPassed(interval, deadline);
+        JobStatus status = _jobs[id][interval].status;
+        if (_commits[id][interval][node] == 0 || _deliveries[id][interval][node].result != bytes32(0)
+            || status == JobStatus.Completed || status == JobStatus.Challengeable) revert NotSlashable(node);
+        delete _commits[id][interval][node];
+        _slash(node, r.consumer);
     }
 
     // ------------------------------------------------------------------ nodes
@@ -723,20 +825,8 @@ contract Coordinator is Owned, EIP712Domain {
         return _jobs[id][interval];
     }
 
-    function jobNodes(uint64 id, uint32 interval) external view returns (address[] memory) {
-        return _jobNodes[id][interval];
-    }
 
-    function deliveryOf(uint64 id, uint32 interval, address node) external view returns (Delivery memory) {
-        return _deliveries[id][interval][node];
-    }
 
-    /// @notice When interval `interval` opens and its deadline.
-    function intervalWindow(uint64 id, uint32 interval) external view returns (uint64 opens, uint64 deadline) {
-        Request storage r = _request(id);
-        opens = r.start + r.period * interval;
-        deadline = opens + r.ttl;
-    }
 
     function _min(uint256 a, uint256 b) private pure returns (uint256) {
         return a < b ? a : b;
@@ -747,8 +837,8 @@ contract Coordinator is Owned, EIP712Domain {
         if (r.consumer == address(0)) revert UnknownRequest(id);
     }
 
-    /// @notice keccak256(abi.encode(instances)): how requests name their input.
-    function hashInstances(uint256[] calldata instances) public pure returns (bytes32) {
+    /// @dev keccak256(abi.encode(instances)): how requests name their input.
+    function hashInstances(uint256[] calldata instances) private pure returns (bytes32) {
         return keccak256(abi.encode(instances));
     }
 }

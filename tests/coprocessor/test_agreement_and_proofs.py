@@ -5,10 +5,11 @@ or the referee contradicts it, which slashes the nodes that gave it."""
 from __future__ import annotations
 
 import pytest
-from coprocessor_env import FEE, SAMPLE, SLASH, WINDOW, CoprocessorEnv, advance
+from coprocessor_env import FEE, MIN_BOND, SAMPLE, SLASH, WINDOW, CoprocessorEnv, advance
 
 from tessera.coprocessor import JobStatus, ProofMode, result_hash
 from tessera.errors import ContractRevert
+from tessera.protocol.faucet import fund_tsr
 from tessera.zkml import InferenceClient, InferenceProof, evaluate
 
 
@@ -20,11 +21,21 @@ def test_redundancy_three_with_one_lying_node(cp_env: CoprocessorEnv) -> None:
     lie = [v + 1 for v in truth]
     liar = env.nodes[2]
     coins = {n.address: env.coin(n) for n in env.nodes}
-    env.client.deliver(liar, request_id, 0, params.input_hash, lie)  # first, and wrong
-    assert env.client.job(request_id).status == JobStatus.OPEN
+    salt = env.client.commit_delivery(liar, request_id, 0, lie)  # first, and wrong
+    with pytest.raises(ContractRevert, match="RevealsNotOpen"):  # nobody reveals before every slot is taken
+        env.client.reveal(liar, request_id, 0, params.input_hash, lie, salt)
     env.node(0).step()
+    assert env.node(0).journal.job(request_id, 0)["status"] == "committed"  # waits for the last commit
+    env.node(1).step()  # takes the last slot, then reveals
+    assert env.client.job(request_id).commits == 3
+    late = env.referee  # a fourth bonded node, late
+    fund_tsr(env.chain, env.deployment, env.owner, late.address, MIN_BOND)
+    env.client.bond(late, MIN_BOND)
+    with pytest.raises(ContractRevert, match="CommitsFull"):  # no room for a copier of the revealed output
+        env.client.commit_delivery(late, request_id, 0, truth)
+    env.client.reveal(liar, request_id, 0, params.input_hash, lie, salt)
     assert env.client.job(request_id).status == JobStatus.OPEN  # 1 vs 1: no majority yet
-    env.node(1).step()
+    env.node(0).step()
     job = env.client.job(request_id)
     assert job.status == JobStatus.COMPLETED and job.top_result == result_hash(truth)
     assert list(env.store.call("getResult", request_id, 0)[0]) == truth
@@ -42,8 +53,9 @@ def test_no_majority_among_all_nodes_refunds_the_consumer(cp_env: CoprocessorEnv
     params = env.params(redundancy=2)
     request_id = env.request(redundancy=2)
     before = env.coin(env.consumer)
-    env.client.deliver(env.nodes[0], request_id, 0, params.input_hash, [1, 2, 3])
-    receipt = env.client.deliver(env.nodes[1], request_id, 0, params.input_hash, [1, 2, 4])
+    salts = [env.client.commit_delivery(env.nodes[i], request_id, 0, out) for i, out in ((0, [1, 2, 3]), (1, [1, 2, 4]))]
+    env.client.reveal(env.nodes[0], request_id, 0, params.input_hash, [1, 2, 3], salts[0])
+    receipt = env.client.reveal(env.nodes[1], request_id, 0, params.input_hash, [1, 2, 4], salts[1])
     assert env.client.coordinator.events(receipt, "JobExpired")
     assert env.client.job(request_id).status == JobStatus.REFUNDED
     assert env.coin(env.consumer) - before == 2 * FEE

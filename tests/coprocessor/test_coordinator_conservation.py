@@ -1,6 +1,7 @@
 """Hypothesis stateful test: every stablecoin unit and every wei the Coordinator holds is, at every step,
 escrowed for an interval that is still open, or credited to an account's withdrawable ETH balance; TSR it
-holds is exactly the nodes' bonds. Requests, honest and lying deliveries, refunds, cancellations,
+holds is exactly the nodes' bonds. Requests, committed and revealed deliveries (honest and lying), reveals
+without a commitment (a copier), slashes of unrevealed commitments, governance retiring the model, refunds, cancellations,
 challenge-window finalization, referee rulings and withdrawals interleave at random.
 
 Runs on the embedded chain; one deployment is shared and each example starts from a snapshot.
@@ -8,8 +9,11 @@ Runs on the embedded chain; one deployment is shared and each example starts fro
 
 from __future__ import annotations
 
+import os
+
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -67,6 +71,8 @@ class CoordinatorConservation(RuleBasedStateMachine):
         self.coin = w["d"].stablecoin
         self.token = w["d"].token
         self.requests: list[int] = []
+        self.commits: dict[tuple[int, int, int], tuple[bytes, int]] = {}  # (rid, k, node) -> (salt, output)
+        self.retired = False
         self.accounts = [a.address for a in w["consumers"] + w["nodes"] + [w["referee"], w["owner"]]]
         self.total_coin = self._coin_total()
 
@@ -84,7 +90,8 @@ class CoordinatorConservation(RuleBasedStateMachine):
             assert e.error_name in {"JobClosed", "DeadlinePassed", "IntervalNotStarted", "IntervalOutOfRange",
                                     "AlreadyDelivered", "NotEligible", "ChallengeWindowOpen", "ChallengeWindowOver",
                                     "NotChallengeable", "NoContradiction", "DeadlineNotPassed",
-                                    "NothingToCancel", "ResultMismatch"}, e
+                                    "NothingToCancel", "ResultMismatch", "CommitsFull", "CommitPhaseOver",
+                                    "AlreadyCommitted", "NotCommitted", "RevealsNotOpen", "NotSlashable"}, e
 
     @rule(consumer=st.integers(0, 1), redundancy=st.integers(1, 3), optimistic=st.booleans(),
           count=st.integers(1, 3), period=st.integers(30, 300), fee=st.integers(0, 10**7),
@@ -94,14 +101,54 @@ class CoordinatorConservation(RuleBasedStateMachine):
         params = RequestParams(self.w["model_id"], INPUT, fee, gwei * 10**9, callback, ttl, redundancy,
                                ProofMode.OPTIMISTIC if optimistic else ProofMode.NONE, count,
                                period if count > 1 else 0)
+        if self.retired:  # no new obligations on a retired model
+            with pytest.raises(ContractRevert, match="UnknownModel"):
+                self.c.request(self.w["consumers"][consumer], params, b"")
+            return
         request_id, _ = self.c.request(self.w["consumers"][consumer], params, b"")
         self.requests.append(request_id)
 
     @precondition(lambda self: self.requests)
     @rule(data=st.data(), node=st.integers(0, 2), lie=st.booleans())
-    def deliver(self, data: st.DataObject, node: int, lie: bool) -> None:
+    def commit(self, data: st.DataObject, node: int, lie: bool) -> None:
         rid, k = data.draw(st.sampled_from(self._jobs()))
-        self._try(self.c.deliver, self.w["nodes"][node], rid, k, INPUT, OUTPUTS[int(lie)])
+        salt = os.urandom(32)
+        try:
+            self.c.commit_delivery(self.w["nodes"][node], rid, k, OUTPUTS[int(lie)], salt)
+        except ContractRevert:
+            self._try(self.c.commit_delivery, self.w["nodes"][node], rid, k, OUTPUTS[int(lie)], salt)
+        else:
+            self.commits[(rid, k, node)] = (salt, int(lie))
+
+    @precondition(lambda self: self.commits)
+    @rule(data=st.data())
+    def reveal(self, data: st.DataObject) -> None:
+        rid, k, node = data.draw(st.sampled_from(sorted(self.commits)))
+        salt, lie = self.commits[(rid, k, node)]
+        self._try(self.c.reveal, self.w["nodes"][node], rid, k, INPUT, OUTPUTS[lie], salt)
+
+    @precondition(lambda self: self.requests)
+    @rule(data=st.data(), node=st.integers(0, 2))
+    def attacker_reveals_without_committing(self, data: st.DataObject, node: int) -> None:
+        """A node that saw the truth revealed copies it without having committed: never counted."""
+        rid, k = data.draw(st.sampled_from(self._jobs()))
+        if (rid, k, node) in self.commits:
+            return
+        with pytest.raises(ContractRevert):
+            self.c.reveal(self.w["nodes"][node], rid, k, INPUT, OUTPUTS[0], b"\0" * 32)
+
+    @precondition(lambda self: self.commits)
+    @rule(data=st.data())
+    def slash_unrevealed(self, data: st.DataObject) -> None:
+        rid, k, node = data.draw(st.sampled_from(sorted(self.commits)))
+        self._try(self.c.slash_unrevealed, self.w["owner"], rid, k, self.w["nodes"][node].address)
+
+    @precondition(lambda self: not self.retired)
+    @rule()
+    def governance_retires_the_model(self) -> None:
+        """Open requests still settle, refund and slash; only new requests are refused."""
+        self.w["d"].models.transact(self.w["owner"], "retireModel", self.w["model_id"])
+        self.retired = True
 
     @precondition(lambda self: self.requests)
     @rule(data=st.data())

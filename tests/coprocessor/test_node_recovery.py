@@ -82,7 +82,7 @@ def test_killed_after_journaling_the_transaction_sends_it_once(cp_env: Coprocess
     node.chain = node.tx.chain = CrashingChain(env.chain)  # type: ignore[assignment]
     with pytest.raises(Crash):
         node.step()
-    assert node.tx.get(f"deliver:{request_id}:0") is not None  # journaled, never broadcast
+    assert node.tx.get(f"commit:{request_id}:0") is not None  # the commitment: journaled, never broadcast
     assert env.client.job(request_id).status == JobStatus.OPEN
     restarted = env.node(0)  # resume() broadcasts the journaled transaction itself
     restarted.step()

@@ -110,7 +110,9 @@ def test_a_node_cannot_starve_the_callback_of_gas(cp_env: CoprocessorEnv) -> Non
     params = env.params(callback_gas_limit=2_000_000)
     request_id = env.request_via_store(callback_gas_limit=2_000_000)
     output = evaluate(env.model, SAMPLE).output_commitment
-    data = env.client.deliver_data(request_id, 0, params.input_hash, output)
+    salt = env.client.commit_delivery(env.nodes[0], request_id, 0, output)
+    env.chain.mine(1)  # eth_call runs in the latest block's context: the reveal must come after the commit's
+    data = env.client.deliver_data(request_id, 0, params.input_hash, output, salt)
     call = CallRequest(to=env.client.address, data=data, sender=env.nodes[0].address, gas=400_000)
     with pytest.raises(ContractRevert) as raised:
         env.chain.call(call)

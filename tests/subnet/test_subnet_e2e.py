@@ -64,8 +64,8 @@ def test_epoch_settles_with_two_thirds_signatures_and_exact_claims(net: Net) -> 
     # validators agree on the good miner (uid 3) and part on uid 4; uid 5 only from the small validator
     weights = {0: ([3, 4], [65535, 20000]), 1: ([3, 4], [65535, 20000]), 2: ([3, 5], [65535, 65535])}
     salts = {uid: c.commit_weights(net.validators[uid], net.netuid, *weights[uid]) for uid in weights}
-    c.wait_for_reveal(net.netuid, net.validators[2].address)  # reveals open after the next epoch boundary
-    for uid, salt in salts.items():
+    for uid, salt in salts.items():  # each reveal opens after the epoch boundary following its commit
+        c.wait_for_reveal(net.netuid, net.validators[uid].address)
         c.reveal_weights(net.validators[uid], net.netuid, *weights[uid], salt)
     net.chain.mine(HYPER.tempo)  # the epoch reads the last tempo boundary, which is now after the reveals
 

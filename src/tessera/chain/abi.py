@@ -56,6 +56,17 @@ def _normalize(value: Any, abi_type: str) -> Any:
     return value
 
 
+def _show(value: Any, abi_type: str) -> str:
+    """How an error argument reads in a message: a bytes32 that holds short text (a field name) as that text,
+    other bytes as 0x hex."""
+    if isinstance(value, (bytes, bytearray)):
+        text = bytes(value).rstrip(b"\0")
+        if abi_type == "bytes32" and text and all(32 <= c < 127 for c in text):
+            return repr(text.decode())
+        return "0x" + bytes(value).hex()
+    return str(value)
+
+
 def _tuple_components(abi_type: str) -> list[str]:
     """'(uint8,(address,bool)[],bytes32)' → ['uint8', '(address,bool)[]', 'bytes32']."""
     inner, parts, depth, start = abi_type[1:-1], [], 0, 0
@@ -170,7 +181,7 @@ class ErrorDecoder:
                 types = [type_string(i) for i in inputs]
                 values = [_normalize(v, t) for v, t in zip(abi_decode(types, body), types)]
                 args = {i["name"] or f"arg{n}": v for n, (i, v) in enumerate(zip(inputs, values))}
-                shown = ", ".join(f"{k}={v}" for k, v in args.items())
+                shown = ", ".join(f"{k}={_show(v, t)}" for (k, v), t in zip(args.items(), types))
                 return ContractRevert(f"{context} reverted: {name}({shown})", error_name=name,
                                       error_args=args, data=data)
         except DecodingError:

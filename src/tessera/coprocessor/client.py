@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..chain import Chain, Contract, Signer
 from ..chain.base import Receipt
 from ..zkml.prover import InferenceProof
-from .requests import JobStatus, ProofMode, RequestParams, SignedRequest
+from .requests import (JobStatus, ProofMode, RequestParams, SignedRequest, commitment_of, delivery_payload,
+                       proof_payload)
 
 if TYPE_CHECKING:
     from ..protocol.deploy import Deployment
@@ -33,6 +35,7 @@ class JobInfo:
     status: JobStatus
     deliveries: int
     top_votes: int
+    commits: int
     challenge_ends: int
     eth_spent: int
     input_hash: bytes
@@ -115,23 +118,67 @@ class CoordinatorClient:
         """The input hash `node` must answer; raises ContractRevert naming why it cannot deliver now."""
         return bytes(self.coordinator.call("checkDelivery", request_id, interval, node))
 
-    def deliver_data(self, request_id: int, interval: int, input_hash: bytes, output: list[int]) -> bytes:
-        return self.coordinator.encode("deliver", request_id, interval, input_hash, output)
+    # Deliveries are committed (a hash naming the node) and revealed in a later block: `commit_*` then
+    # `reveal`/`reveal_proof`. `deliver`/`deliver_proof` do both, for a node whose reveal is open right after
+    # its own commit (redundancy 1, or the last of the interval's nodes to commit).
+
+    def commit_data(self, request_id: int, interval: int, commitment: bytes) -> bytes:
+        return self.coordinator.encode("commit", request_id, interval, commitment)
+
+    def delivery_commitment(self, node: str, request_id: int, interval: int, output: list[int], salt: bytes) -> bytes:
+        return commitment_of(node, request_id, interval, delivery_payload(output, salt))
+
+    def proof_commitment(self, sender: str, request_id: int, interval: int, proof: InferenceProof) -> bytes:
+        return commitment_of(sender, request_id, interval, proof_payload(proof.proof_bytes))
+
+    def commit_delivery(self, node: Signer, request_id: int, interval: int, output: list[int],
+                        salt: bytes | None = None) -> bytes:
+        """Commit to delivering ``output``; returns the salt to reveal it with."""
+        salt = os.urandom(32) if salt is None else salt
+        self.coordinator.transact(node, "commit", request_id, interval,
+                                  self.delivery_commitment(node.address, request_id, interval, output, salt))
+        return salt
+
+    def commit_proof(self, node: Signer, request_id: int, interval: int, proof: InferenceProof) -> Receipt:
+        return self.coordinator.transact(node, "commit", request_id, interval,
+                                         self.proof_commitment(node.address, request_id, interval, proof))
+
+    def deliver_data(self, request_id: int, interval: int, input_hash: bytes, output: list[int], salt: bytes) -> bytes:
+        return self.coordinator.encode("deliver", request_id, interval, input_hash, output, salt)
 
     def deliver_proof_data(self, request_id: int, interval: int, proof: InferenceProof) -> bytes:
         return self.coordinator.encode("deliverProof", request_id, interval, proof.proof_bytes, proof.instances)
 
-    def deliver(self, node: Signer, request_id: int, interval: int, input_hash: bytes, output: list[int]) -> Receipt:
-        return self.coordinator.transact(node, "deliver", request_id, interval, input_hash, output)
+    def reveal(self, node: Signer, request_id: int, interval: int, input_hash: bytes, output: list[int],
+               salt: bytes) -> Receipt:
+        return self.coordinator.transact(node, "deliver", request_id, interval, input_hash, output, salt)
 
-    def deliver_proof(self, node: Signer, request_id: int, interval: int, proof: InferenceProof) -> Receipt:
+    def reveal_proof(self, node: Signer, request_id: int, interval: int, proof: InferenceProof) -> Receipt:
         return self.coordinator.transact(node, "deliverProof", request_id, interval, proof.proof_bytes,
                                          proof.instances)
+
+    def deliver(self, node: Signer, request_id: int, interval: int, input_hash: bytes, output: list[int]) -> Receipt:
+        salt = self.commit_delivery(node, request_id, interval, output)
+        return self.reveal(node, request_id, interval, input_hash, output, salt)
+
+    def deliver_proof(self, node: Signer, request_id: int, interval: int, proof: InferenceProof) -> Receipt:
+        self.commit_proof(node, request_id, interval, proof)
+        return self.reveal_proof(node, request_id, interval, proof)
+
+    def slash_unrevealed(self, sender: Signer, request_id: int, interval: int, node: str) -> Receipt:
+        return self.coordinator.transact(sender, "slashUnrevealed", request_id, interval, node)
 
     def finalize(self, sender: Signer, request_id: int, interval: int, output: list[int]) -> Receipt:
         return self.coordinator.transact(sender, "finalize", request_id, interval, output)
 
+    def commit_challenge_data(self, sender: str, request_id: int, interval: int, proof: InferenceProof) -> bytes:
+        return self.coordinator.encode("commitChallenge", request_id, interval,
+                                       self.proof_commitment(sender, request_id, interval, proof))
+
     def challenge(self, sender: Signer, request_id: int, interval: int, proof: InferenceProof) -> Receipt:
+        """Commit to the challenge, then reveal it in the next block (bound to ``sender``: a copy pays no one else)."""
+        self.coordinator.transact(sender, "commitChallenge", request_id, interval,
+                                  self.proof_commitment(sender.address, request_id, interval, proof))
         return self.coordinator.transact(sender, "challenge", request_id, interval, proof.proof_bytes, proof.instances)
 
     def referee_resolve(self, referee: Signer, request_id: int, interval: int, output: list[int]) -> Receipt:
@@ -155,14 +202,15 @@ class CoordinatorClient:
         return RequestInfo(request_id, str(consumer), params, int(start), int(cancelled_from), int(delivery_gas))
 
     def job(self, request_id: int, interval: int = 0) -> JobInfo:
-        status, deliveries, top_votes, ends, eth_spent, input_hash, top_result = self.coordinator.call(
+        status, deliveries, top_votes, commits, ends, eth_spent, input_hash, top_result = self.coordinator.call(
             "getJob", request_id, interval)
-        return JobInfo(JobStatus(int(status)), int(deliveries), int(top_votes), int(ends), int(eth_spent),
-                       bytes(input_hash), bytes(top_result))
+        return JobInfo(JobStatus(int(status)), int(deliveries), int(top_votes), int(commits), int(ends),
+                       int(eth_spent), bytes(input_hash), bytes(top_result))
 
-    def delivered(self, request_id: int, interval: int, node: str) -> bool:
-        result, _ = self.coordinator.call("deliveryOf", request_id, interval, node)
-        return bytes(result) != bytes(32)
+    def reveals_open(self, info: RequestInfo, interval: int, job: JobInfo, now: int) -> bool:
+        """Whether an interval's reveals are open: all its slots are committed, or half its ttl has passed."""
+        opens, _ = info.window(interval)
+        return job.commits >= info.params.redundancy or now >= opens + info.params.ttl // 2
 
     def expected_input_hash(self, request_id: int, interval: int) -> bytes:
         return bytes(self.coordinator.call("expectedInputHash", request_id, interval))

@@ -20,12 +20,15 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE TABLE IF NOT EXISTS jobs (
     request_id INTEGER NOT NULL, interval INTEGER NOT NULL,
-    status TEXT NOT NULL,             -- ready | computed | sent | delivered | awaiting_finalize | finalizing
-                                      -- | verify | challenging | done | skipped | failed
+    status TEXT NOT NULL,             -- ready | computed | committing | committed | sent | delivered
+                                      -- | awaiting_finalize | finalizing | verify | challenge_committing
+                                      -- | challenge_committed | challenging | done | skipped | failed
     detail TEXT, input_hash BLOB, output TEXT, outputs TEXT, proof_path TEXT,
     claimed BLOB,                     -- an optimistic majority result this node is checking (verify)
     opened_block INTEGER, computed_at REAL, compute_seconds REAL, delivered_block INTEGER, gas_used INTEGER,
     challenge_ends INTEGER, completed_block INTEGER,
+    salt BLOB,                        -- a delivery commitment's secret, journaled before the commit is sent
+    commit_block INTEGER,             -- where the commitment was mined: the reveal goes in a later block
     PRIMARY KEY (request_id, interval)
 );
 """
@@ -33,6 +36,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 class Journal(SqliteStore):
     def __init__(self, path: Path | str) -> None:
         super().__init__(path, SCHEMA)
+        # journals written before deliveries were committed and revealed lack these columns
+        have = {r["name"] for r in self.q("PRAGMA table_info(jobs)")}
+        for column, kind in (("salt", "BLOB"), ("commit_block", "INTEGER")):
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
 
     def set_job(self, request_id: int, interval: int, **fields: Any) -> None:
         cols = ", ".join(f"{k} = ?" for k in fields)
@@ -59,6 +67,7 @@ def _job_json(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
     out["input_hash"] = "0x" + bytes(row["input_hash"]).hex() if row["input_hash"] is not None else None
     out["claimed"] = "0x" + bytes(row["claimed"]).hex() if row["claimed"] is not None else None
+    out["salt"] = None if row["salt"] is None else "(secret)"  # never shown: it would let anyone copy the reveal
     out["output"] = json.loads(row["output"]) if row["output"] else None
     out["outputs"] = json.loads(row["outputs"]) if row["outputs"] else None
     return out

@@ -4,10 +4,12 @@ A pass (`step`) reads new events (reorg-safe follower: requests land in the jour
 the intervals whose time has come, and moves every job one stage forward:
 
     ready → (simulate: checkDelivery) → compute (circuit witness; onnxruntime cross-check; zk proof)
-          → computed → sent (journaled tx, bumped if stuck) → delivered → [optimistic: finalize] → done
+          → computed → committing → committed (the commitment names this node: a copy pays no one else)
+          → sent (the reveal, once reveals are open, in a later block) → delivered → [optimistic: finalize] → done
 
-Each stage's result is written before the next starts, and the delivery transaction is journaled before it
-is broadcast. A node killed between computing and delivering finds the computed output and delivers it
+A watching node contests a wrong optimistic result the same way: verify → challenge_committing →
+challenge_committed → challenging → done. Each stage's result is written before the next starts (the salt of a
+commitment before its transaction), and every transaction is journaled before it is broadcast. A node killed between computing and delivering finds the computed output and delivers it
 once; one killed after broadcasting finds the transaction and waits for it.
 
 Outputs are the circuit's fixed-point outputs (what a proof of the same input would show), not floats, so
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -60,6 +63,7 @@ class StepReport:
     new_requests: int = 0
     computed: list[tuple[int, int]] = field(default_factory=list)
     sent: list[tuple[int, int]] = field(default_factory=list)
+    committed: list[tuple[int, int]] = field(default_factory=list)
     finalized: list[tuple[int, int]] = field(default_factory=list)
     challenged: list[tuple[int, int]] = field(default_factory=list)
     skipped: list[tuple[int, int, str]] = field(default_factory=list)
@@ -268,9 +272,12 @@ class CoprocessorNode:
             self._record(task, self._compute(task, report), report)
         for check in self._checks(report):
             self._contest(check, self._check(check, report), report)
-        self._deliver(report)
-        for record in self.tx.wait_pending(receipt_timeout):
-            self._tx_final(record.key, record.ok, record.block, record.gas_used, report)
+        # two rounds: a commitment mined in the first is revealed in the second (a later block)
+        for _ in range(2):
+            self._commit(report)
+            self._deliver(report)
+            for record in self.tx.wait_pending(receipt_timeout):
+                self._tx_final(record.key, record.ok, record.block, record.gas_used, report)
         return report
 
     async def astep(self) -> StepReport:
@@ -280,6 +287,7 @@ class CoprocessorNode:
             self._record(task, await asyncio.to_thread(self._compute, task, report), report)
         for check in self._checks(report):
             self._contest(check, await asyncio.to_thread(self._check, check, report), report)
+        self._commit(report)
         self._deliver(report)
         return report
 
@@ -413,23 +421,62 @@ class CoprocessorNode:
             return
         params = RequestParams.from_json(json.loads(
             self.journal.one("SELECT params FROM requests WHERE request_id = ?", rid)["params"]))  # type: ignore[index]
-        data = self.client.coordinator.encode("challenge", rid, k, outcome.proof_bytes, outcome.instances)
-        self.journal.set_job(rid, k, output=json.dumps(outcome.output_commitment))
-        self._send(f"challenge:{rid}:{k}", data, params, rid, k, "challenging", report)
+        path = check.proof_dir / f"challenge-{rid}-{k}.json"
+        self.journal.set_job(rid, k, output=json.dumps(outcome.output_commitment), proof_path=str(path))
+        data = self.client.commit_challenge_data(self.address, rid, k, outcome)
+        self._send(f"challcommit:{rid}:{k}", data, params, rid, k, "challenge_committing", report)
 
     # ---- transactions ----
 
-    def _deliver(self, report: StepReport) -> None:
+    def _commit(self, report: StepReport) -> None:
+        """Commit to each computed delivery: the commitment names this node, so a copy pays no one else."""
         for job in self.journal.q("SELECT j.*, r.params FROM jobs j JOIN requests r USING (request_id) "
                                   "WHERE j.status = 'computed' ORDER BY request_id, interval"):
             rid, k = job["request_id"], job["interval"]
             params = RequestParams.from_json(json.loads(job["params"]))
             if params.mode == ProofMode.ZK:
+                proof = InferenceProof.load(job["proof_path"])
+                commitment = self.client.proof_commitment(self.address, rid, k, proof)
+            else:
+                salt = job["salt"]
+                if salt is None:  # journaled before the commitment leaves: a restart reveals with the same salt
+                    salt = os.urandom(32)
+                    self.journal.set_job(rid, k, salt=salt)
+                commitment = self.client.delivery_commitment(self.address, rid, k, json.loads(job["output"]),
+                                                             bytes(salt))
+            self._send(f"commit:{rid}:{k}", self.client.commit_data(rid, k, commitment), params, rid, k,
+                       "committing", report)
+
+    def _reveal_ready(self, job: sqlite3.Row, now: int) -> bool:
+        """A commitment can be revealed in the next block once the interval's reveals are open."""
+        if job["commit_block"] is None or self.chain.block_number() < job["commit_block"]:
+            return False
+        rid, k = job["request_id"], job["interval"]
+        return self.client.reveals_open(self.client.get_request(rid), k, self.client.job(rid, k), now)
+
+    def _deliver(self, report: StepReport) -> None:
+        now = self.chain.get_block("latest").timestamp
+        for job in self.journal.q("SELECT j.*, r.params FROM jobs j JOIN requests r USING (request_id) "
+                                  "WHERE j.status = 'committed' ORDER BY request_id, interval"):
+            if not self._reveal_ready(job, now):
+                continue  # other nodes are still committing (redundancy > 1)
+            rid, k = job["request_id"], job["interval"]
+            params = RequestParams.from_json(json.loads(job["params"]))
+            if params.mode == ProofMode.ZK:
                 data = self.client.deliver_proof_data(rid, k, InferenceProof.load(job["proof_path"]))
             else:
-                data = self.client.deliver_data(rid, k, bytes(job["input_hash"]), json.loads(job["output"]))
+                data = self.client.deliver_data(rid, k, bytes(job["input_hash"]), json.loads(job["output"]),
+                                                bytes(job["salt"]))
             self._send(f"deliver:{rid}:{k}", data, params, rid, k, "sent", report)
-        now = self.chain.get_block("latest").timestamp
+        for job in self.journal.q("SELECT j.*, r.params FROM jobs j JOIN requests r USING (request_id) "
+                                  "WHERE j.status = 'challenge_committed' AND j.challenge_ends >= ?", now):
+            rid, k = job["request_id"], job["interval"]
+            if job["commit_block"] is None or self.chain.block_number() < job["commit_block"]:
+                continue
+            params = RequestParams.from_json(json.loads(job["params"]))
+            proof = InferenceProof.load(job["proof_path"])
+            data = self.client.coordinator.encode("challenge", rid, k, proof.proof_bytes, proof.instances)
+            self._send(f"challenge:{rid}:{k}", data, params, rid, k, "challenging", report)
         for job in self.journal.q("SELECT j.*, r.params FROM jobs j JOIN requests r USING (request_id) "
                                   "WHERE j.status = 'awaiting_finalize' AND j.challenge_ends < ?", now):
             rid, k = job["request_id"], job["interval"]
@@ -452,7 +499,8 @@ class CoprocessorNode:
             report.errors.append(f"{key}: {e}")
             return
         self.journal.set_job(rid, k, status=status)
-        {"sent": report.sent, "finalizing": report.finalized, "challenging": report.challenged}[status].append((rid, k))
+        {"sent": report.sent, "finalizing": report.finalized, "challenging": report.challenged,
+         "committing": report.committed, "challenge_committing": report.committed}[status].append((rid, k))
         if record.status != "pending":
             self._tx_final(key, record.ok, record.block, record.gas_used, report)
 
@@ -468,6 +516,10 @@ class CoprocessorNode:
             what = f"reverted in block {block}" if ok is False else "was replaced by another transaction"
             self.journal.set_job(rid, k, status="failed", detail=f"{kind} transaction {what}")
             report.errors.append(f"{key} {what}")
+        elif kind == "commit" and job["status"] == "committing":
+            self.journal.set_job(rid, k, status="committed", commit_block=block)
+        elif kind == "challcommit" and job["status"] == "challenge_committing":
+            self.journal.set_job(rid, k, status="challenge_committed", commit_block=block)
         elif kind == "deliver" and job["status"] == "sent":
             self.journal.set_job(rid, k, status="delivered", delivered_block=block, gas_used=gas_used)
         elif kind == "deliver":

@@ -108,6 +108,27 @@ def hash_instances(instances: list[int]) -> bytes:
     return keccak(abi_encode(["uint256[]"], [list(instances)]))
 
 
+def output_hash(output: list[int]) -> bytes:
+    """keccak256(abi.encode(uint256[] output)): how the Coordinator names a delivered result."""
+    return keccak(abi_encode(["uint256[]"], [output]))
+
+
+def delivery_payload(output: list[int], salt: bytes) -> bytes:
+    """What a None/Optimistic delivery commits to: the result and a secret salt (so a small output space cannot
+    be guessed from the commitment)."""
+    return keccak(abi_encode(["bytes32", "bytes32"], [output_hash(output), salt]))
+
+
+def proof_payload(proof_bytes: bytes) -> bytes:
+    """What a zk delivery or a challenge commits to: the proof itself (no one can commit to it before seeing it)."""
+    return keccak(proof_bytes)
+
+
+def commitment_of(sender: str, request_id: int, interval: int, payload: bytes) -> bytes:
+    """Coordinator.commitmentOf: the commitment names its sender, so it cannot be reused by another node."""
+    return keccak(abi_encode(["address", "uint64", "uint32", "bytes32"], [sender, request_id, interval, payload]))
+
+
 def encode_abi_input(values: list[float] | list[int], frac_bits: int = 0) -> bytes:
     """A flat input as fixed-point integers, the encoding contracts produce."""
     if not 0 <= frac_bits <= 64:

@@ -111,9 +111,9 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
         scores = asyncio.run(_score_all(nodes, miners, miner_uid, transports))
         for node, node_scores in zip(nodes, scores):
             node.commit(*SubnetValidator.weights(node_scores))
-        # reveals open after the next epoch boundary: nobody can copy them into the epoch they were made in
-        client.wait_for_reveal(netuid, nodes[-1].hotkey.address)
+        # each reveal opens after the epoch boundary following its commit: nobody can copy it into that epoch
         for node in nodes:
+            client.wait_for_reveal(netuid, node.hotkey.address)
             node.reveal()
         chain.mine(HYPER.tempo)
         signed = [node.compute_and_sign() for node in nodes]
