@@ -43,14 +43,19 @@ def measure() -> dict[str, int]:
             c.register(who, netuid)
         for v, amount in zip(validators, (60, 30, 10)):
             c.stake(v, netuid, v.address, amount * TSR)
+            d.token.transact(v, "approve", r.address, 2**255)
+        # stake now writes a checkpoint per block for the vault and the subnet total (boundary-weighted votes)
+        gas["stake_again"] = r.transact(validators[0], "stake", netuid, validators[0].address, TSR).gas_used
+        gas["unstake_to_unbonding"] = r.transact(validators[0], "unstake", netuid, validators[0].address,
+                                                 TSR // 2).gas_used
         salts = {}
         for v in validators:
             salts[v.address] = os.urandom(32)
             receipt = r.transact(v, "commitWeights", netuid,
                                  commit_hash(netuid, v.address, [0, 1, 2], [65535, 30000, 100], salts[v.address]))
         gas["commitWeights"] = receipt.gas_used
-        chain.mine(1)
-        for v in validators:
+        for v in validators:  # a reveal opens after the epoch boundary following its commit
+            c.wait_for_reveal(netuid, v.address)
             receipt = r.transact(v, "revealWeights", netuid, [0, 1, 2], [65535, 30000, 100], salts[v.address])
         gas["revealWeights_3_uids"] = receipt.gas_used
         join_root(c, validators, netuid)
@@ -63,6 +68,9 @@ def measure() -> dict[str, int]:
         gas["finalizeEpoch_subnet_2_signatures"] = c.finalize(owner, comp.result, order_signatures(sigs)).gas_used
         gas["claim_miner"] = c.claim(owner, comp, 0).gas_used
         gas["claim_validator_reinvest"] = c.claim(owner, comp, 3).gas_used
+        shares, release_epoch, release_block = r.call("unbonding", netuid, validators[0].address, validators[0].address)
+        chain.mine(max(0, release_block - chain.block_number()))
+        gas["withdrawUnstaked"] = r.transact(validators[0], "withdrawUnstaked", netuid, validators[0].address).gas_used
         gas["baseline_erc20_transfer"] = d.token.transact(owner, "transfer", validators[0].address, 1).gas_used
     return gas
 

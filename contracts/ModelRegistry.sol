@@ -99,9 +99,9 @@ contract ModelRegistry is Owned {
         modelId = modelIdOf(onnxHash, settingsHash, vkHash, codeHash, digest, batchSize, inputInstances);
         if (_models[modelId].owner != address(0)) revert ModelExists(modelId);
         emit ModelRegistered(modelId, msg.sender, onnxHash, settingsHash, vkHash);
-        _register(modelId, verifier, codeHash, vka, digest, batchSize, inputInstances);
         _models[modelId].metadataURI = metadataURI;
         emit ModelMetadataSet(modelId, metadataURI);
+        _register(modelId, verifier, codeHash, vka, digest, batchSize, inputInstances); // its external call last
     }
 
     function _register(bytes32 modelId, address verifier, bytes32 codeHash, bytes32[] calldata vka, bytes32 digest,

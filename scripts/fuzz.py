@@ -50,10 +50,27 @@ def counted(machine: type) -> tuple[type, dict[str, int]]:
     return Counted, counts
 
 
+def _public_model() -> Any:
+    """The coprocessor machine's model: the test MLP with public input and output (compiled once, cached)."""
+    import tempfile
+
+    from zk_fixtures import mlp
+
+    from tessera.zkml import ZkOptions, compile_model
+
+    work = Path(tempfile.mkdtemp(prefix="tessera-fuzz-"))
+    model, _ = compile_model(mlp(work / "mlp.onnx"), ZkOptions(input_visibility="public",
+                                                                output_visibility="public"))
+    return model
+
+
 def run_machine(name: str, seconds: float, steps: int, batch: int) -> dict[str, Any]:
     module_name, class_name = MACHINES[name]
     module = importlib.import_module(module_name)
-    machine, counts = counted(getattr(module, class_name))
+    base = getattr(module, class_name)
+    if name == "coprocessor":
+        base.model = _public_model()
+    machine, counts = counted(base)
     deadline = time.monotonic() + seconds
     batches = 0
     failure = None

@@ -93,9 +93,13 @@ def main() -> int:
         work = Path(tmp)
         build_info(work)
         report = work / "slither.json"
-        proc = subprocess.run([args.slither, ".", "--hardhat-ignore-compile", "--exclude-dependencies",
-                               "--filter-paths", "contracts/zk/", "--json", str(report)],
-                              cwd=work, capture_output=True, text=True, check=False)
+        slither = str(Path(args.slither).resolve()) if "/" in args.slither else args.slither
+        try:
+            proc = subprocess.run([slither, ".", "--hardhat-ignore-compile", "--exclude-dependencies",
+                                   "--filter-paths", "contracts/zk/", "--json", str(report)],
+                                  cwd=work, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            sys.exit(f"error: slither not found at {args.slither}: run `make lint-contracts` (it installs it)")
         if not report.exists():
             sys.exit(f"error: slither did not run: {proc.stderr.strip()[-2000:]}")
         data = json.loads(report.read_text())

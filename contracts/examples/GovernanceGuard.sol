@@ -61,6 +61,7 @@ contract GovernanceGuard is TesseraConsumer {
     error GasDepositTooLow(uint256 sent, uint256 needed);
     error NothingToRefund(uint256 proposalId);
     error EthTransferFailed();
+    error RequestIdMismatch();
 
     /// @notice ETH each proposal sent for gas; what its request did not spend goes back to its proposer
     mapping(uint256 => uint256) public gasDepositOf;
@@ -112,12 +113,14 @@ contract GovernanceGuard is TesseraConsumer {
         prop.status = Status.Pending;
         prop.features = features;
         prop.description = description;
-        IERC20(address(coordinator.stablecoin())).safeTransferFrom(msg.sender, address(this), fee);
-        // the input the node runs: the features as integers (0 fractional bits)
-        uint64 requestId = _requestInference(p, abi.encode(values, uint8(0)), msg.value);
+        // effects before the calls: the Coordinator numbers requests in order, so this one's id is known now
+        uint64 requestId = coordinator.requestCount() + 1;
         prop.requestId = requestId;
         proposalOfRequest[requestId] = proposalId;
         emit ProposalSubmitted(proposalId, msg.sender, requestId, description);
+        IERC20(address(coordinator.stablecoin())).safeTransferFrom(msg.sender, address(this), fee);
+        // the input the node runs: the features as integers (0 fractional bits)
+        if (_requestInference(p, abi.encode(values, uint8(0)), msg.value) != requestId) revert RequestIdMismatch();
     }
 
     function _onInferenceResult(uint64 requestId, uint32, uint256[] calldata output, bytes32 inferenceId)

@@ -135,3 +135,32 @@ def test_attack_live_escrow_account_locks_the_providers_bond(market_env: MarketE
     (event,) = escrow.escrow.events(receipt, "InvalidResultSlashed")
     assert event.args["slashed"] > 0 and env.client.provider(provider.address).bond == bond - event.args["slashed"]
     providers.transact(provider, "withdrawBond")  # the account closed with the slash: nothing open any more
+
+
+def test_attack_starving_the_verifier_of_gas_cannot_slash_a_valid_result(
+        market_env: MarketEnv, zk_lease: tuple[InferenceEscrowClient, int], proof: InferenceProof) -> None:
+    """Anyone may settle. With a gas limit chosen so the verifier runs out (EIP-150 keeps 1/64 for the caller),
+    a valid proof would read as invalid and slash the provider. The verifier's running out is told apart: the
+    settlement reverts and the result can still be settled."""
+    from tessera.chain.base import CallRequest
+    from tessera.chain.contract import decode_revert, send_transaction
+    from tessera.errors import TransactionError
+
+    escrow, account = zk_lease
+    env, provider = market_env, market_env.providers[0]
+    request_sig = escrow.sign_request(env.tenant, account, 9, proof.input_commitment)
+    result = escrow.sign_result(provider, account, 9, proof)
+    data = escrow.escrow.encode("settle", account, 9, proof.proof_bytes, proof.instances, request_sig,
+                                result.provider_signature)
+    bond = env.client.provider(provider.address).bond
+    with pytest.raises(ContractRevert) as raised:  # the verifier was reached, and starved
+        env.chain.call(CallRequest(to=escrow.escrow.address, data=data, sender=env.tenant.address, gas=450_000))
+    assert decode_revert(raised.value, "settle").error_name == "VerifierOutOfGas"
+    with pytest.raises(TransactionError):
+        send_transaction(env.chain, env.tenant, to=escrow.escrow.address, data=data, gas=450_000,
+                         context="settle")
+    assert env.client.provider(provider.address).bond == bond
+    assert escrow.account(account)["closed"] is False
+    before = env.balance(provider)
+    escrow.settle(provider, result, request_sig)  # with enough gas: paid, as a valid result is
+    assert env.balance(provider) - before == PRICE * proof.batch_size

@@ -50,3 +50,60 @@ def test_commit_reveal_cuts_a_weight_copiers_dividends() -> None:
     cr_ratio = copier_cr / honest_cr
     assert abs(open_ratio - 1) < 1e-3  # a perfect copy earns exactly what honest validators earn
     assert cr_ratio < 0.95 * open_ratio  # stale copies earn measurably less per unit of stake
+
+
+def test_copier_on_the_contract_path_is_a_full_epoch_stale() -> None:
+    """The lag above, measured on the real contract path: a copier that commits an honest validator's weights the
+    moment they are revealed, and reveals as early as the SubnetRegistry lets it, never has them in the epoch
+    they were revealed for: at every epoch boundary it holds the honest weights of the epoch before."""
+    from tessera.accounts.dev import dev_account
+    from tessera.chain import EmbeddedChain
+    from tessera.protocol.deploy import Deployment, deploy_protocol
+    from tessera.protocol.faucet import fund_tsr
+    from tessera.subnet.client import SubnetClient, SubnetHyper
+
+    tempo = 10
+    with EmbeddedChain() as chain:
+        owner = dev_account(0)
+        manifest, _ = deploy_protocol(chain, owner, path=None)
+        d = Deployment.from_manifest(chain, manifest)
+        c = SubnetClient(chain, d)
+        honest, copier = dev_account(1), dev_account(2)
+        miners = [dev_account(i) for i in (3, 4, 5)]
+        for who in (honest, copier, *miners, owner):
+            fund_tsr(chain, d, owner, who.address, 150 * 10**18)
+        netuid = c.create_subnet(owner, SubnetHyper(max_uids=8, max_validators=4, tempo=tempo, immunity_period=0,
+                                                    reveal_window=tempo))
+        for who in (honest, copier, *miners):
+            c.register(who, netuid)
+        huid, cuid = (int(c.registry.call("uidOf", netuid, v.address)[1]) for v in (honest, copier))
+        reveals: dict[int, list[tuple[int, list[int]]]] = {huid: [], cuid: []}  # uid -> [(block, values)]
+        rng = np.random.default_rng(5)
+        for _ in range(4):
+            values = [int(v) for v in rng.integers(1, 65535, size=3)]
+            salt = c.commit_weights(honest, netuid, [2, 3, 4], values)
+            c.wait_for_reveal(netuid, honest.address)
+            c.reveal_weights(honest, netuid, [2, 3, 4], values, salt)
+            reveals[huid].append((chain.block_number(), values))
+            copied = c.commit_weights(copier, netuid, [2, 3, 4], values)  # the moment it is public
+            c.wait_for_reveal(netuid, copier.address)  # as early as the contract allows
+            c.reveal_weights(copier, netuid, [2, 3, 4], values, copied)
+            reveals[cuid].append((chain.block_number(), values))
+        origin = int(c.subnet(netuid)["lastEpochBlock"]) % tempo
+
+        def held(uid: int, boundary: int) -> list[int] | None:
+            seen = [v for b, v in reveals[uid] if b <= boundary]
+            return seen[-1] if seen else None
+
+        boundaries = range(origin + tempo * (reveals[huid][0][0] // tempo), chain.block_number(), tempo)
+        compared = 0
+        for boundary in boundaries:
+            current = held(huid, boundary)
+            if current is None or boundary < reveals[huid][0][0]:
+                continue
+            assert held(cuid, boundary) != current or current == held(huid, boundary - tempo)
+            compared += 1
+        assert compared >= 3
+    # the measured lag (a full epoch) is what _run(copier_lag=1) simulates
+    honest_cr, copier_cr = _run(copier_lag=1)
+    assert copier_cr / honest_cr < 0.95
