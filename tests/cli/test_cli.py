@@ -117,5 +117,6 @@ def test_installed_entry_point_runs_the_demo_json(tmp_path: Path) -> None:
     cp = next(s for s in report["stages"] if s["name"] == "coprocessor")
     f = cp["figures"]
     assert f["admitted"] == 1 and f["rejected"] == 1 and f["proofs_verified"] == 2
-    assert 1 <= f["latency_blocks"] <= 3 and 0 < f["gas_per_delivery"] < 2_000_000
+    # two proposals, each committed then revealed: at most 2 + 2 blocks after the first proposal
+    assert 1 <= f["latency_blocks"] <= 5 and 0 < f["gas_per_delivery"] < 2_000_000
     assert f["node_fees_earned"] == 2 * f["fee"] and f["gas_reimbursed_wei"] > 0

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tessera.accounts.dev import dev_account
+from tessera.errors import ContractRevert
 from tessera.chain import EmbeddedChain
 from tessera.market import LeaseState, MarketClient, OrderSpec, OrderState, Prices, Requirements, Resources
 from tessera.protocol.deploy import Deployment, deploy_protocol
@@ -175,6 +177,21 @@ class MarketConservation(RuleBasedStateMachine):
         if bid.settled or self.c.order(bid.order_id).state == OrderState.OPEN:
             return
         self._track(self.c.refund_bid(self.w["owner"], bid.bid_id))
+
+    @rule(provider=st.integers(0, 2))
+    def attacker_bids_unbonds_and_withdraws(self, provider: int) -> None:
+        """A provider with open bids or leases unbonds and waits out the period: its bond stays locked."""
+        p = self.w["providers"][provider]
+        registry = self.d.providers
+        if registry.call("openObligations", p.address) == 0:
+            return
+        bond = self.c.provider(p.address).bond
+        registry.transact(p, "requestUnbond")
+        self.chain.increase_time(int(registry.call("unbondingPeriod")) + 1)
+        with pytest.raises(ContractRevert, match="HasActiveLeases|HasOpenObligations"):
+            registry.transact(p, "withdrawBond")
+        assert self.c.provider(p.address).bond == bond
+        registry.transact(p, "cancelUnbond")  # back to work: the other rules keep bidding with it
 
     @rule(seconds=st.integers(1, 4000))
     def wait(self, seconds: int) -> None:

@@ -264,8 +264,11 @@ class EmbeddedChain(Chain):
         header = head.copy(block_number=head.block_number + 1, timestamp=self._next_timestamp(head),
                            parent_hash=head.hash, base_fee_per_gas=0)
         tx = self._spoof(request, header, request.gas or GAS_LIMIT)
+        # py-evm estimates in a child of the header it is given: hand it a parent whose child is `header`
+        # (number head + 1, our timestamp), or the estimate would run one block and one second too late
+        parent = head.copy(timestamp=int(header.timestamp) - 1)
         try:
-            return int(self._evm.estimate_gas(tx, header))
+            return int(self._evm.estimate_gas(tx, parent))
         except Revert as e:
             raise _revert_from(e.args[0] if e.args else b"") from None
         except VMError as e:
