@@ -9,8 +9,9 @@ the intervals whose time has come, and moves every job one stage forward:
 
 A watching node contests a wrong optimistic result the same way: verify → challenge_committing →
 challenge_committed → challenging → done. Each stage's result is written before the next starts (the salt of a
-commitment before its transaction), and every transaction is journaled before it is broadcast. A node killed between computing and delivering finds the computed output and delivers it
-once; one killed after broadcasting finds the transaction and waits for it.
+commitment before its transaction), and every transaction is journaled before it is broadcast. A node killed
+between computing and delivering finds the computed output and delivers it once; one killed after
+broadcasting finds the transaction and waits for it.
 
 Outputs are the circuit's fixed-point outputs (what a proof of the same input would show), not floats, so
 N honest nodes agree bit for bit and an optimistic result can be contradicted by a proof exactly.
@@ -447,9 +448,13 @@ class CoprocessorNode:
             self._send(f"commit:{rid}:{k}", self.client.commit_data(rid, k, commitment), params, rid, k,
                        "committing", report)
 
+    def _commit_mined(self, job: sqlite3.Row) -> bool:
+        """The job's commitment is mined, so a transaction sent now lands in a later block."""
+        return job["commit_block"] is not None and self.chain.block_number() >= job["commit_block"]
+
     def _reveal_ready(self, job: sqlite3.Row, now: int) -> bool:
         """A commitment can be revealed in the next block once the interval's reveals are open."""
-        if job["commit_block"] is None or self.chain.block_number() < job["commit_block"]:
+        if not self._commit_mined(job):
             return False
         rid, k = job["request_id"], job["interval"]
         return self.client.reveals_open(self.client.get_request(rid), k, self.client.job(rid, k), now)
@@ -471,7 +476,7 @@ class CoprocessorNode:
         for job in self.journal.q("SELECT j.*, r.params FROM jobs j JOIN requests r USING (request_id) "
                                   "WHERE j.status = 'challenge_committed' AND j.challenge_ends >= ?", now):
             rid, k = job["request_id"], job["interval"]
-            if job["commit_block"] is None or self.chain.block_number() < job["commit_block"]:
+            if not self._commit_mined(job):
                 continue
             params = RequestParams.from_json(json.loads(job["params"]))
             proof = InferenceProof.load(job["proof_path"])
