@@ -8,8 +8,11 @@ import {ProviderRegistry} from "./ProviderRegistry.sol";
 
 /// @title Compute marketplace: orders, a reverse auction, leases that stream escrowed stablecoin
 /// @notice Lifecycle: createOrder → bid (during the window) → closeAuction (lowest price wins, the
-/// earliest bid breaks ties) or acceptBid (tenant picks early) → lease → heartbeat / withdraw /
-/// topUp → closeLease. Payment accrues per second and is settled lazily. A lease whose escrow runs
+/// earliest bid breaks ties) or acceptBid (tenant picks early) → lease (Starting) → acknowledge
+/// (Active: the provider says the workload runs, billing starts) → heartbeat / withdraw / topUp →
+/// closeLease. A lease nobody acknowledged by its start deadline can be closed by anyone for a
+/// full refund: a tenant pays nothing for a workload that never started, and a tenant that never
+/// sends the manifest holds the provider's capacity for at most the start timeout. Payment accrues per second and is settled lazily. A lease whose escrow runs
 /// dry is paused, not killed: a top-up within the grace period resumes it. A provider silent for
 /// longer than the SLA is not paid for the silence, and anyone can close its lease, which refunds the
 /// tenant and slashes the provider's bond.
@@ -24,8 +27,8 @@ contract Market is Owned {
     uint64 public constant MAX_BID_WINDOW = 7 days;
 
     enum OrderState { None, Open, Leased, Cancelled }
-    enum LeaseState { None, Active, Paused, Closed }
-    enum CloseReason { Tenant, Provider, MissedHeartbeats, GraceExpired }
+    enum LeaseState { None, Active, Paused, Closed, Starting }
+    enum CloseReason { Tenant, Provider, MissedHeartbeats, GraceExpired, NotStarted }
 
     struct OrderSpec {
         Resources resources;
@@ -62,13 +65,14 @@ contract Market is Owned {
         address provider;
         LeaseState state;
         uint64 pricePerHour;
-        uint64 startedAt;
+        uint64 startedAt; // when the lease was won; from the acknowledgement on, when billing started
         uint64 settledAt; // billing has been settled up to here
         uint64 lastHeartbeat;
         uint64 pausedAt;
         uint64 billedSeconds;
         uint256 charged; // total billed so far: floor(price * billedSeconds / 3600)
         uint256 escrow;
+        uint64 startBy; // a Starting lease not acknowledged by then can be closed by anyone, fully refunded
     }
 
     /// @notice A lease as of now, with lazy settlement applied.
@@ -88,6 +92,7 @@ contract Market is Owned {
     uint64 public heartbeatSla;
     uint64 public gracePeriod;
     uint256 public bidDeposit;
+    uint64 public startTimeout;
 
     uint64 public orderCount;
     uint64 public bidCount;
@@ -108,8 +113,10 @@ contract Market is Owned {
     event LeaseResumed(uint64 indexed leaseId, uint64 at);
     event ToppedUp(uint64 indexed leaseId, address indexed from, uint256 amount, uint256 escrow);
     event Heartbeat(uint64 indexed leaseId, uint64 at);
+    event LeaseAcknowledged(uint64 indexed leaseId, uint64 at);
     event LeaseClosed(uint64 indexed leaseId, CloseReason reason, uint256 refund, uint256 slashed);
-    event ParamsSet(address treasury, uint16 takeBps, uint64 heartbeatSla, uint64 gracePeriod, uint256 bidDeposit);
+    event ParamsSet(address treasury, uint16 takeBps, uint64 heartbeatSla, uint64 gracePeriod, uint256 bidDeposit,
+        uint64 startTimeout);
 
     error InvalidParams();
     error InvalidOrder(string why);
@@ -132,6 +139,8 @@ contract Market is Owned {
     error GraceExpired(uint64 leaseId, uint64 graceEndsAt);
     error LeaseBreached(uint64 leaseId, uint64 deadline);
     error ZeroAmount();
+    error LeaseNotStarted(uint64 leaseId);
+    error NotStarting(uint64 leaseId, LeaseState state);
 
     constructor(
         IERC20 stablecoin_,
@@ -141,30 +150,39 @@ contract Market is Owned {
         uint64 heartbeatSla_,
         uint64 gracePeriod_,
         uint256 bidDeposit_,
+        uint64 startTimeout_,
         address owner_
     ) Owned(owner_) {
         stablecoin = stablecoin_;
         providers = providers_;
-        _setParams(treasury_, takeBps_, heartbeatSla_, gracePeriod_, bidDeposit_);
+        _setParams(treasury_, takeBps_, heartbeatSla_, gracePeriod_, bidDeposit_, startTimeout_);
     }
 
     // ---- governance ----
 
-    function setParams(address treasury_, uint16 takeBps_, uint64 heartbeatSla_, uint64 gracePeriod_, uint256 bidDeposit_)
-        external
-        onlyOwner
-    {
-        _setParams(treasury_, takeBps_, heartbeatSla_, gracePeriod_, bidDeposit_);
+    function setParams(
+        address treasury_,
+        uint16 takeBps_,
+        uint64 heartbeatSla_,
+        uint64 gracePeriod_,
+        uint256 bidDeposit_,
+        uint64 startTimeout_
+    ) external onlyOwner {
+        _setParams(treasury_, takeBps_, heartbeatSla_, gracePeriod_, bidDeposit_, startTimeout_);
     }
 
-    function _setParams(address treasury_, uint16 takeBps_, uint64 sla_, uint64 grace_, uint256 bidDeposit_) private {
-        if (treasury_ == address(0) || takeBps_ > MAX_TAKE_BPS || sla_ == 0) revert InvalidParams();
+    function _setParams(address treasury_, uint16 takeBps_, uint64 sla_, uint64 grace_, uint256 bidDeposit_,
+        uint64 startTimeout_) private {
+        if (treasury_ == address(0) || takeBps_ > MAX_TAKE_BPS || sla_ == 0 || startTimeout_ == 0) {
+            revert InvalidParams();
+        }
         treasury = treasury_;
         takeBps = takeBps_;
         heartbeatSla = sla_;
         gracePeriod = grace_;
         bidDeposit = bidDeposit_;
-        emit ParamsSet(treasury_, takeBps_, sla_, grace_, bidDeposit_);
+        startTimeout = startTimeout_;
+        emit ParamsSet(treasury_, takeBps_, sla_, grace_, bidDeposit_, startTimeout_);
     }
 
     // ---- orders and the auction ----
@@ -283,12 +301,13 @@ contract Market is Owned {
         l.bidId = bidId;
         l.tenant = o.tenant;
         l.provider = b.provider;
-        l.state = LeaseState.Active;
+        l.state = LeaseState.Starting; // nothing accrues until the provider acknowledges the workload runs
         l.pricePerHour = b.pricePerHour;
         l.startedAt = nowTs;
         l.settledAt = nowTs;
         l.lastHeartbeat = nowTs;
         l.escrow = o.spec.deposit;
+        l.startBy = nowTs + startTimeout;
         emit LeaseCreated(leaseId, orderId, b.provider, bidId, o.tenant, b.pricePerHour, l.escrow);
         emit BidRefunded(bidId, b.provider, b.deposit);
         providers.leaseStarted(b.provider);
@@ -297,10 +316,27 @@ contract Market is Owned {
 
     // ---- leases ----
 
+    /// @notice The provider says the workload runs: billing and the heartbeat SLA start now. Only before the
+    /// start deadline: after it the tenant (or anyone) may close the lease for a full refund instead.
+    function acknowledge(uint64 leaseId) external {
+        Lease storage l = _leases[leaseId];
+        if (l.state == LeaseState.None) revert UnknownLease(leaseId);
+        if (msg.sender != l.provider) revert NotProvider(msg.sender, l.provider);
+        if (l.state != LeaseState.Starting) revert NotStarting(leaseId, l.state);
+        uint64 nowTs = uint64(block.timestamp);
+        if (nowTs > l.startBy) revert LeaseNotStarted(leaseId);
+        l.state = LeaseState.Active;
+        l.startedAt = nowTs; // the lease's billing starts here, not at the auction
+        l.settledAt = nowTs;
+        l.lastHeartbeat = nowTs;
+        emit LeaseAcknowledged(leaseId, nowTs);
+    }
+
     /// @notice Provider liveness. Cheap: no token transfer. Also allowed while paused.
     function heartbeat(uint64 leaseId) external {
         Lease storage l = _openLease(leaseId);
         if (msg.sender != l.provider) revert NotProvider(msg.sender, l.provider);
+        if (l.state == LeaseState.Starting) revert LeaseNotStarted(leaseId);
         _checkBreach(leaseId, l);
         l.lastHeartbeat = uint64(block.timestamp);
         emit Heartbeat(leaseId, l.lastHeartbeat);
@@ -364,6 +400,8 @@ contract Market is Owned {
         }
         if (breach) {
             reason = CloseReason.MissedHeartbeats;
+        } else if (l.state == LeaseState.Starting && nowTs > l.startBy) {
+            reason = CloseReason.NotStarted; // never acknowledged: everything goes back, nobody is slashed
         } else if (l.state == LeaseState.Paused && nowTs > l.pausedAt + gracePeriod) {
             reason = CloseReason.GraceExpired;
         } else if (!party) {
@@ -416,6 +454,12 @@ contract Market is Owned {
             s.owedToProvider = due - (due * takeBps) / 10_000;
         }
         if (s.state == LeaseState.Paused) s.graceEndsAt = l.pausedAt + gracePeriod;
+    }
+
+    /// @notice Whether anyone may close a never-acknowledged lease now (for a full refund).
+    function startExpired(uint64 leaseId) external view returns (bool) {
+        Lease storage l = _leases[leaseId];
+        return l.state == LeaseState.Starting && block.timestamp > l.startBy;
     }
 
     // ---- internals ----

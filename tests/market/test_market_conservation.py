@@ -207,9 +207,44 @@ class MarketConservation(RuleBasedStateMachine):
 
     @precondition(lambda self: self.leases)
     @rule(data=st.data())
+    def acknowledge(self, data: st.DataObject) -> None:
+        """The provider says the workload runs: billing starts now, not at the auction."""
+        lease = self._open_lease(data)
+        if lease is None or lease.state != LeaseState.STARTING:
+            return
+        if self.chain.get_block().timestamp + CLOCK_MARGIN > lease.start_by:
+            with pytest.raises(ContractRevert, match="LeaseNotStarted"):
+                self.c.acknowledge(self._signer(lease.provider), lease.lease_id)
+            return
+        self._track(self.c.acknowledge(self._signer(lease.provider), lease.lease_id))
+        assert self.c.lease(lease.lease_id).state == LeaseState.ACTIVE
+
+    @precondition(lambda self: self.leases)
+    @rule(data=st.data())
+    def stranger_closes_unstarted(self, data: st.DataObject) -> None:
+        """Anyone may close a lease nobody acknowledged by its deadline, for a full refund and no slash; before
+        the deadline a stranger cannot."""
+        lease = self._open_lease(data)
+        if lease is None or lease.state != LeaseState.STARTING:
+            return
+        stranger = self.w["owner"]
+        now = self.chain.get_block().timestamp
+        if now + CLOCK_MARGIN < lease.start_by:
+            with pytest.raises(ContractRevert, match="NotParty"):
+                self.c.close_lease(stranger, lease.lease_id)
+        elif now > lease.start_by:
+            bond = self.c.provider(lease.provider).bond
+            receipt = self.c.close_lease(stranger, lease.lease_id)
+            self._track(receipt)
+            closed = self.d.market.events(receipt, "LeaseClosed")[0].args
+            assert closed["refund"] == lease.escrow and closed["slashed"] == 0
+            assert self.c.provider(lease.provider).bond == bond
+
+    @precondition(lambda self: self.leases)
+    @rule(data=st.data())
     def heartbeat_or_withdraw(self, data: st.DataObject) -> None:
         lease = self._open_lease(data)
-        if lease is None or self._will_breach(lease.lease_id):
+        if lease is None or lease.state == LeaseState.STARTING or self._will_breach(lease.lease_id):
             return
         p = self._signer(lease.provider)
         if data.draw(st.booleans()):
@@ -265,6 +300,8 @@ class MarketConservation(RuleBasedStateMachine):
             lease = self.c.lease(lid)
             assert lease.charged == lease.price_per_hour * lease.billed_seconds // 3600
             assert lease.settled_at - lease.started_at >= lease.billed_seconds
+            if lease.state == LeaseState.STARTING:
+                assert lease.charged == 0 and lease.billed_seconds == 0  # nothing bills before the acknowledgement
 
 
 MarketConservation.TestCase.settings = settings(

@@ -82,7 +82,8 @@ def test_lease_streams_pauses_resumes_and_closes(market_env: MarketEnv) -> None:
     order_id, _ = c.create_order(env.tenant, env.spec(deposit=100_000, max_price_per_hour=price))
     bid_id, _ = c.place_bid(env.providers[0], order_id, price)
     lease_id, _ = c.accept_bid(env.tenant, bid_id)
-    start = c.lease(lease_id).started_at
+    c.acknowledge(env.providers[0], lease_id)
+    start = c.lease(lease_id).settled_at  # billing starts at the acknowledgement
     p0 = env.balance(env.providers[0])
     treasury0 = env.balance(env.owner)
     advance(env.chain, 300)
@@ -120,6 +121,7 @@ def test_grace_expiry_lets_anyone_close(market_env: MarketEnv) -> None:
     order_id, _ = c.create_order(env.tenant, env.spec(deposit=300, max_price_per_hour=3600))  # 300 s, inside the SLA
     bid_id, _ = c.place_bid(env.providers[0], order_id, 3600)
     lease_id, _ = c.accept_bid(env.tenant, bid_id)
+    c.acknowledge(env.providers[0], lease_id)
     advance(env.chain, 300 + c.params().grace_period + 10)
     with pytest.raises(ContractRevert) as e:
         c.top_up(env.tenant, lease_id, 1000)
@@ -134,6 +136,7 @@ def test_missed_heartbeats_refund_tenant_and_slash_bond(market_env: MarketEnv) -
     order_id, _ = c.create_order(env.tenant, env.spec(deposit=1_000_000, max_price_per_hour=price))
     bid_id, _ = c.place_bid(env.providers[0], order_id, price)
     lease_id, _ = c.accept_bid(env.tenant, bid_id)
+    c.acknowledge(env.providers[0], lease_id)
     advance(env.chain, 200)
     c.heartbeat(env.providers[0], lease_id)
     last = c.lease(lease_id).last_heartbeat
@@ -179,10 +182,12 @@ def test_governance_caps_take_rate(market_env: MarketEnv) -> None:
     env, m = market_env, market_env.deployment.market
     p = market_env.client.params()
     with pytest.raises(ContractRevert) as e:
-        m.transact(env.owner, "setParams", env.owner.address, 501, p.heartbeat_sla, p.grace_period, p.bid_deposit)
+        m.transact(env.owner, "setParams", env.owner.address, 501, p.heartbeat_sla, p.grace_period, p.bid_deposit,
+                       p.start_timeout)
     assert e.value.error_name == "InvalidParams"
     with pytest.raises(ContractRevert) as e:
-        m.transact(env.tenant, "setParams", env.owner.address, 100, p.heartbeat_sla, p.grace_period, p.bid_deposit)
+        m.transact(env.tenant, "setParams", env.owner.address, 100, p.heartbeat_sla, p.grace_period, p.bid_deposit,
+                       p.start_timeout)
     assert e.value.error_name == "NotOwner"
     assert TSR  # keeps the shared constant import used
 
@@ -206,6 +211,7 @@ def test_order_and_top_up_with_permit_need_no_approve(market_env: MarketEnv) -> 
     order_id = env.deployment.market.events(receipt, "OrderCreated")[0].args["orderId"]
     bid_id, _ = c.place_bid(env.providers[0], order_id, USD)
     lease_id, _ = c.accept_bid(env.tenant, bid_id)
+    c.acknowledge(env.providers[0], lease_id)
     env.deployment.market.transact(env.tenant, "topUpWithPermit", lease_id, 3 * USD, deadline, *permit(3 * USD))
     lease = c.lease(lease_id)
     assert lease.escrow + lease.charged == spec.deposit + 3 * USD  # top-up settles what accrued first

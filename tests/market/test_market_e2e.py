@@ -77,6 +77,9 @@ def test_order_to_served_inference_to_close(market_env: MarketEnv, tmp_path: Pat
         probs = asyncio.run(serve())
         want = reference_probabilities(np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]))
         np.testing.assert_allclose(np.array(probs), want, rtol=1e-6, atol=1e-7)
+        assert c.lease(lease.lease_id).state == LeaseState.STARTING and c.lease(lease.lease_id).charged == 0
+        assert winner.step().acknowledged == [lease.lease_id]  # the model answers: now billing starts
+        assert c.lease(lease.lease_id).state == LeaseState.ACTIVE
         advance(env.chain, 300)
         report = winner.step()
         assert report.heartbeats + report.withdrawals == 1

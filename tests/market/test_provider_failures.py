@@ -30,6 +30,7 @@ def _lease_with_workload(env: MarketEnv, tmp_path: Path, deposit: str = "5") -> 
     lease_id, _ = env.client.accept_bid(env.tenant, env.client.bids_for(order_id)[0].bid_id)
     asyncio.run(session(env, nodes).send_manifest(lease_id, spec.manifest))  # type: ignore[attr-defined]
     asyncio.run(session(env, nodes).infer(lease_id, FEATURES))
+    assert nodes[0].step().acknowledged == [lease_id]
     return nodes, lease_id
 
 

@@ -20,6 +20,7 @@ def zk_lease(market_env: MarketEnv, compiled: CompiledModel) -> tuple[InferenceE
     order_id, _ = env.client.create_order(env.tenant, env.spec())
     bid_id, _ = env.client.place_bid(env.providers[0], order_id, USD)
     lease_id, _ = env.client.accept_bid(env.tenant, bid_id)
+    env.client.acknowledge(env.providers[0], lease_id)
     InferenceClient.of(env.chain, env.deployment).register(env.owner, compiled)
     escrow = InferenceEscrowClient.of(env.chain, env.deployment)
     account = escrow.open(env.tenant, lease_id, compiled.model_id, PRICE, 5 * PRICE)
@@ -110,6 +111,7 @@ def test_attack_retiring_the_model_before_settlement_does_not_dodge_payment(
     order_id, _ = env.client.create_order(env.tenant, env.spec())
     bid_id, _ = env.client.place_bid(env.providers[1], order_id, USD)
     lease_id, _ = env.client.accept_bid(env.tenant, bid_id)
+    env.client.acknowledge(env.providers[1], lease_id)
     with pytest.raises(ContractRevert, match="ModelNotRegistered"):  # no new obligations on a retired model
         escrow.open(env.tenant, lease_id, compiled.model_id, PRICE, 5 * PRICE)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from conftest import MarketEnv, advance  # type: ignore[import-not-found]
 from test_market_e2e import make_nodes, session  # type: ignore[import-not-found]
 
 from tessera.errors import ManifestError
-from tessera.market import parse_spec
+from tessera.market import LeaseState, parse_spec
 from tessera.market.zk_escrow import InferenceEscrowClient
 from tessera.zkml import CompiledModel, InferenceClient
 
@@ -40,13 +41,18 @@ def test_zk_lease_pays_per_verified_result(market_env: MarketEnv, tmp_path: Path
     provider = next(n for n in nodes if n.address == lease.provider)
     InferenceClient.of(env.chain, env.deployment).register(env.owner, compiled)
     escrow = InferenceEscrowClient.of(env.chain, env.deployment)
-    account = escrow.open(env.tenant, lease.lease_id, compiled.model_id, PRICE, 10 * PRICE)
     tenant = session(env, nodes)
+    asyncio.run(tenant.send_manifest(lease.lease_id, spec.manifest))  # type: ignore[attr-defined]
+    for _ in range(100):  # the model loads, then the provider acknowledges that it serves: the lease is active
+        if provider.step().acknowledged:
+            break
+        time.sleep(0.1)
+    assert c.lease(lease.lease_id).state == LeaseState.ACTIVE
+    account = escrow.open(env.tenant, lease.lease_id, compiled.model_id, PRICE, 10 * PRICE)
     data = {"input_data": [[0.2, -0.4, 0.6, 0.1, -0.3, 0.5, 0.9, -0.7]]}
     before = env.balance(provider.address)
 
     async def run() -> tuple[dict, dict]:  # type: ignore[type-arg]
-        await tenant.send_manifest(lease.lease_id, spec.manifest)  # type: ignore[attr-defined]
         first = await tenant.zk_infer(lease.lease_id, escrow, account, 1, compiled, data)
         again = await tenant.zk_infer(lease.lease_id, escrow, account, 1, compiled, data)  # a retry
         return first, again

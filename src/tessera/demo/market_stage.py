@@ -90,6 +90,7 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
     try:
         probs = asyncio.run(_serve(session, lease.lease_id, spec.manifest))
         b = chain.block_number()
+        acknowledged = winner.step().acknowledged == [lease.lease_id]  # the model answers: billing starts now
         for _ in range(12):  # an hour of service in 5-minute steps: heartbeats and withdrawals stream pay
             chain.increase_time(300)
             chain.mine(1)
@@ -112,7 +113,7 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
     want = reference_probabilities(np.array(SAMPLES))
     exact = bool(np.allclose(np.array(probs), want, rtol=1e-5, atol=1e-6))
     lowest = min(bid.price_per_hour for bid in bids)
-    out.ok = conserved and exact and lease.price_per_hour == lowest
+    out.ok = conserved and exact and acknowledged and lease.price_per_hour == lowest
     out.figures = {
         "lowest_bid": lowest,
         "winning_price": lease.price_per_hour,
@@ -132,7 +133,8 @@ def _run(ctx: DemoContext, out: StageResult, tmp: Path) -> None:
         f"Three providers in eu ask {', '.join(f'{n} {_usd(p)}' for n, p in PROVIDERS)} per core-hour; "
         f"a tenant orders 1 core + 1 GiB for an ONNX classifier, max 1.00/h, deposit 2.00",
         "Bids (per hour): " + ", ".join(f"{names[x.provider]} {_usd(x.price_per_hour)}" for x in bids),
-        f"Lowest bid {_usd(lowest)}/h wins: lease {lease.lease_id} with {names[winner.address]}",
+        f"Lowest bid {_usd(lowest)}/h wins: lease {lease.lease_id} with {names[winner.address]}; billing starts "
+        "when the provider acknowledges on-chain that the model serves",
         f"Served {len(SAMPLES)} inferences through the lease endpoint; outputs "
         f"{'match' if exact else 'DIFFER FROM'} the reference (e.g. {np.round(probs[0], 3).tolist()})",
         f"One hour of service streamed {_usd(final.charged)} ({final.billed_seconds} s billed at "

@@ -19,6 +19,7 @@ class MarketParams:
     heartbeat_sla: int
     grace_period: int
     bid_deposit: int
+    start_timeout: int
     min_bond: int
     slash_bps: int
     decimals: int
@@ -47,7 +48,7 @@ class MarketClient:
     def params(self) -> MarketParams:
         m, p = self.market, self.providers
         return MarketParams(m.call("treasury"), m.call("takeBps"), m.call("heartbeatSla"), m.call("gracePeriod"),
-                            m.call("bidDeposit"), p.call("minBond"), p.call("slashBps"), self.decimals)
+                            m.call("bidDeposit"), m.call("startTimeout"), p.call("minBond"), p.call("slashBps"), self.decimals)
 
     def order(self, order_id: int) -> Order:
         return Order.from_abi(order_id, self.market.call("getOrder", order_id))
@@ -137,6 +138,10 @@ class MarketClient:
 
     def refund_bid(self, signer: Signer, bid_id: int) -> Receipt:
         return self.market.transact(signer, "refundBid", bid_id)
+
+    def acknowledge(self, signer: Signer, lease_id: int) -> Receipt:
+        """The workload runs: billing and the heartbeat SLA start now."""
+        return self.market.transact(signer, "acknowledge", lease_id)
 
     def heartbeat(self, signer: Signer, lease_id: int) -> Receipt:
         return self.market.transact(signer, "heartbeat", lease_id)

@@ -23,6 +23,7 @@ class LeaseState(enum.IntEnum):
     ACTIVE = 1
     PAUSED = 2
     CLOSED = 3
+    STARTING = 4  # won, not yet acknowledged by the provider: nothing is billed
 
 
 class CloseReason(enum.IntEnum):
@@ -30,6 +31,7 @@ class CloseReason(enum.IntEnum):
     PROVIDER = 1
     MISSED_HEARTBEATS = 2
     GRACE_EXPIRED = 3
+    NOT_STARTED = 4
 
 
 def bytes32_text(text: str) -> bytes:
@@ -184,6 +186,7 @@ class Lease:
     billed_seconds: int
     charged: int
     escrow: int
+    start_by: int  # a STARTING lease not acknowledged by then: anyone may close it for a full refund
 
     @classmethod
     def from_abi(cls, lease_id: int, raw: Any) -> "Lease":

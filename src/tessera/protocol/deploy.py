@@ -31,6 +31,7 @@ SLASH_BPS = 2000  # 20% of the bond per missed-SLA lease
 TAKE_BPS = 100  # 1% protocol fee on lease payments (capped at 5% by the contract)
 HEARTBEAT_SLA = 600  # seconds a provider may stay silent on a funded lease
 GRACE_PERIOD = 3600  # seconds a dry lease stays paused (workload kept) awaiting a top-up
+START_TIMEOUT = 600  # seconds a won lease waits for the provider's acknowledgement before a full refund
 
 
 def registry_key(name: str) -> bytes:
@@ -181,7 +182,8 @@ def deploy_protocol(
                                    UNBONDING_PERIOD, SLASH_BPS, signer.address)
     record("ProviderRegistry", providers, r.block_number)
     market, r = Contract.deploy(chain, signer, "Market", stable_address, providers.address, signer.address, TAKE_BPS,
-                                HEARTBEAT_SLA, GRACE_PERIOD, bid_deposit, signer.address)
+                                HEARTBEAT_SLA, GRACE_PERIOD, bid_deposit, START_TIMEOUT,
+                                signer.address)
     record("Market", market, r.block_number)
     providers.transact(signer, "setMarket", market.address)
     subnets, r = Contract.deploy(chain, signer, "SubnetRegistry", signer.address, token.address, schedule.address,

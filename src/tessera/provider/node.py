@@ -59,6 +59,8 @@ class StepReport:
     withdrawals: int = 0
     errors: list[str] = field(default_factory=list)
     zk_settled: int = 0
+    acknowledged: list[int] = field(default_factory=list)
+    gave_up: list[tuple[int, str]] = field(default_factory=list)
 
 
 class ProviderNode:
@@ -202,6 +204,9 @@ class ProviderNode:
             status = self.client.lease_status(lease_id)
             if status.breached:
                 continue  # too late: the lease will be closed and the bond slashed
+            if lease.state == LeaseState.STARTING:
+                self._start_or_give_up(row, lease, now, report)
+                continue
             try:
                 if status.state == LeaseState.PAUSED:
                     if row["status"] == "running" and row["pid"]:
@@ -228,6 +233,38 @@ class ProviderNode:
                     report.heartbeats += 1
             except (ChainError, WorkloadError) as e:
                 report.errors.append(f"lease {lease_id}: {e}")
+
+    def _start_or_give_up(self, row: sqlite3.Row, lease: Any, now: int, report: StepReport) -> None:
+        """A won lease bills only once acknowledged: acknowledge when the workload answers; close it (a full
+        refund to the tenant, the capacity back to the market) when the manifest never came or the workload
+        cannot start."""
+        lease_id = lease.lease_id
+        try:
+            if row["status"] == "running" and self._workload_ready(row):
+                self.client.acknowledge(self.signer, lease_id)
+                self.store.x("UPDATE leases SET started_at=? WHERE lease_id=?", time.time(), lease_id)
+                report.acknowledged.append(lease_id)
+                return
+            failed = row["status"] == "failed" or (row["status"] == "running" and not sandbox.alive(row["pid"]))
+            if failed or now > lease.start_by:
+                why = (row["detail"] or "the workload exited before it could serve") if failed else \
+                    "no manifest before the start deadline"
+                self._stop_workload(row)
+                self.client.close_lease(self.signer, lease_id)
+                self.store.x("UPDATE leases SET status='closed', pid=NULL, detail=? WHERE lease_id=?", why, lease_id)
+                report.gave_up.append((lease_id, why))
+        except ChainError as e:
+            report.errors.append(f"lease {lease_id}: {e}")
+
+    def _workload_ready(self, row: sqlite3.Row) -> bool:
+        if not (row["pid"] and sandbox.alive(row["pid"])):
+            return False
+        if not row["port"]:
+            return True  # a batch job runs as soon as its process does
+        try:
+            return httpx.get(f"http://127.0.0.1:{row['port']}/health", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False  # still loading the model: the next pass asks again
 
     def withdraw_all(self) -> int:
         n = 0
