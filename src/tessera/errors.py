@@ -108,6 +108,14 @@ class ContractRevert(TransactionError):
         self.data = data
 
 
+class InsufficientFunds(TesseraError):
+    """An account lacks the tokens an action needs; the message names how to fund it."""
+
+
+class StaleStateError(TesseraError):
+    """Local state (a node's SQLite, a saved manifest) belongs to another chain than the one connected."""
+
+
 class DeploymentError(TesseraError):
     """The protocol cannot be deployed, or a manifest does not match the chain."""
 

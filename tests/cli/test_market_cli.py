@@ -65,4 +65,4 @@ def test_malformed_spec_is_one_clear_line(tmp_path: Path) -> None:
     home = tmp_path / "home"
     run(home, "deploy")
     out = run(home, "market", "deploy", str(tmp_path / "bad.yaml"))
-    assert out["ok"] is False and "resources.cpu" in out["error"] and "0.5" in out["error"]
+    assert out["ok"] is False and "resources.cpu" in out["error"] and "not a number" in out["error"]

@@ -104,13 +104,15 @@ def _state_file(devnet_dir: Path) -> Path:
     return devnet_dir / "anvil.json"
 
 
-def devnet_up(devnet_dir: Path, port: int | None = None) -> tuple[Devnet, bool]:
-    """Start a background anvil, or return the running one. Returns (devnet, started)."""
+def devnet_up(devnet_dir: Path, port: int | None = None, block_time: float | None = None) -> tuple[Devnet, bool]:
+    """Start a background anvil, or return the running one. Returns (devnet, started). `block_time` mines a
+    block every that many seconds (without it anvil mines only on transactions, and nodes waiting for an
+    epoch block wait forever)."""
     running = devnet_status(devnet_dir)
     if running is not None:
         return running, False
     devnet_dir.mkdir(parents=True, exist_ok=True)
-    devnet = start_anvil(port=port, log_path=devnet_dir / "anvil.log", detach=True)
+    devnet = start_anvil(port=port, log_path=devnet_dir / "anvil.log", detach=True, block_time=block_time)
     _state_file(devnet_dir).write_text(json.dumps({"url": devnet.url, "pid": devnet.pid, "port": devnet.port,
                                                    "log": devnet.log}))
     return devnet, True

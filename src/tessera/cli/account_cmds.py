@@ -8,7 +8,8 @@ import click
 
 from ..accounts.keystore import Keystore
 from ..errors import KeystoreError
-from .main import handle_errors, json_option, password_file_option, read_password, settings_from
+from .options import (deployed, handle_errors, hint, json_option, password_file_option, read_password,
+                      resolve_address, settings_from)
 from .output import emit
 
 
@@ -65,3 +66,22 @@ def account_list(ctx: click.Context, as_json: bool) -> None:
     entries = Keystore(settings.keystore_dir).list()
     emit(as_json, {"accounts": [{"name": e.name, "address": e.address, "path": str(e.path)} for e in entries]},
          "\n".join(f"{e.name:<20} {e.address}" for e in entries) or f"no accounts in {settings.keystore_dir}")
+
+
+@account.command("balance")
+@click.argument("address", required=False)
+@json_option
+@click.pass_context
+@handle_errors
+def account_balance(ctx: click.Context, address: str | None, as_json: bool) -> None:
+    """ETH, stablecoin and TSR held by ADDRESS (an address or account name; default: the signing account)."""
+    from ..protocol.faucet import balances
+
+    settings = settings_from(ctx)
+    with deployed(settings) as (chain, deployment):
+        held = balances(chain, deployment, resolve_address(settings, chain, address))
+        devnet = chain.is_devnet
+    lines = held.lines()
+    if devnet and not (held.eth and held.stable and held.tsr):
+        lines.append(f"fund it with: `{hint(ctx, 'devnet fund ' + held.address)}`")
+    emit(as_json, held.as_json(), "\n".join(lines))

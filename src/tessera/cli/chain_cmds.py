@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -10,7 +11,8 @@ from ..chain.artifacts import artifact_names, check_fresh, load_artifact
 from ..chain.connect import connect
 from ..chain.devnet import devnet_down, devnet_status, devnet_up
 from ..protocol.deploy import DEFAULT_BASE_EMISSION, DEFAULT_BLOCK_INTERVAL, deploy_protocol, manifest_path
-from .main import account_option, handle_errors, json_option, password_file_option, resolve_signer, settings_from
+from .options import (AMOUNT, account_option, base_units, deployed, fmt_time, handle_errors, json_option,
+                      password_file_option, resolve_address, resolve_signer, settings_from)
 from .output import emit
 
 
@@ -54,17 +56,70 @@ def devnet() -> None:
 
 
 @devnet.command("up")
-@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--block-time", type=click.FloatRange(0.1, 3600), default=None,
+              help="Mine a block every S seconds (default: only on transactions; validators need blocks to come).")
 @json_option
 @click.pass_context
 @handle_errors
-def devnet_up_cmd(ctx: click.Context, port: int | None, as_json: bool) -> None:
+def devnet_up_cmd(ctx: click.Context, port: int | None, block_time: float | None, as_json: bool) -> None:
     """Start anvil in the background (or show the running one)."""
     settings = settings_from(ctx)
-    net, started = devnet_up(settings.devnet_dir, port)
-    emit(as_json, {"url": net.url, "pid": net.pid, "started": started},
-         f"{'started' if started else 'already running'}: anvil at {net.url} (pid {net.pid})\n"
-         f"use it with: tessera --rpc-url {net.url} ...")
+    net, started = devnet_up(settings.devnet_dir, port, block_time)
+    emit(as_json, {"url": net.url, "pid": net.pid, "started": started, "block_time": block_time},
+         f"{'started' if started else 'already running'}: anvil at {net.url} (pid {net.pid})"
+         + (f", a block every {block_time:g} s" if block_time and started else "")
+         + f"\nuse it with: tessera --rpc-url {net.url} ...\nnext: `tessera --rpc-url {net.url} deploy`")
+
+
+@devnet.command("fund")
+@click.argument("address")
+@click.option("--eth", type=AMOUNT, default=Decimal(0), help="ETH for gas (units, e.g. 1.5).")
+@click.option("--stable", type=AMOUNT, default=Decimal(0), help="Devnet stablecoin (units, e.g. 100).")
+@click.option("--tsr", type=AMOUNT, default=Decimal(0), help="TSR, earned through emission (units).")
+@json_option
+@click.pass_context
+@handle_errors
+def devnet_fund_cmd(ctx: click.Context, address: str, eth: Decimal, stable: Decimal, tsr: Decimal,
+                    as_json: bool) -> None:
+    """Fund ADDRESS (or a keystore account name) on a devnet: ETH, stablecoin and TSR. Without amounts:
+    1 ETH, 1,000 stablecoin and 100 TSR."""
+    from ..accounts.dev import dev_account
+    from ..protocol.faucet import balances, fund
+
+    if not (eth or stable or tsr):
+        eth, stable, tsr = Decimal(1), Decimal(1000), Decimal(100)
+    settings = settings_from(ctx)
+    with deployed(settings) as (chain, deployment):
+        to = resolve_address(settings, chain, address)
+        decimals = int(deployment.stablecoin.call("decimals"))
+        fund(chain, deployment, dev_account(0), to, eth=base_units(eth, 18, "--eth"),
+             stable=base_units(stable, decimals, "--stable"), tsr=base_units(tsr, 18, "--tsr"))
+        now = balances(chain, deployment, to)
+    emit(as_json, now.as_json(), lambda: "funded " + "\n".join(now.lines()))
+
+
+@devnet.command("mine")
+@click.argument("blocks", type=click.IntRange(1, 1_000_000), default=1)
+@click.option("--seconds", type=click.IntRange(0, 10 * 365 * 86400), default=0,
+              help="Move the clock forward this many seconds first.")
+@json_option
+@click.pass_context
+@handle_errors
+def devnet_mine_cmd(ctx: click.Context, blocks: int, seconds: int, as_json: bool) -> None:
+    """Mine BLOCKS blocks (default 1) on a devnet, optionally moving time forward first."""
+    from ..errors import ChainError
+
+    settings = settings_from(ctx)
+    with connect(settings) as chain:
+        if not chain.is_devnet:
+            raise ChainError(f"chain {chain.chain_id} is not a devnet: blocks come from its validators")
+        if seconds:
+            chain.increase_time(seconds)
+        chain.mine(blocks)
+        head = chain.get_block()
+    emit(as_json, {"head": head.number, "timestamp": head.timestamp},
+         f"head block {head.number} at {fmt_time(head.timestamp)}")
 
 
 @devnet.command("down")

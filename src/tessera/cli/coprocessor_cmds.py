@@ -15,7 +15,7 @@ from ..errors import CoprocessorError
 from ..market.spec import to_base_units
 from ..protocol.faucet import fund_stablecoin, fund_tsr
 from ..zkml import InferenceClient, input_commitment, load_input
-from .main import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
+from .options import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
                    settings_from)
 from .output import emit
 from .serve import ask_node, serve_node

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..demo import StageResult, run_demo
-from .main import json_option
+from .options import json_option
 from .output import emit
 
 

@@ -9,7 +9,7 @@ import click
 from ..provider import ProviderNode
 from ..provider.api import create_app
 from ..provider.config import load_provider_config
-from .main import account_option, handle_errors, json_option, password_file_option, resolve_signer, settings_from
+from .options import account_option, handle_errors, json_option, password_file_option, resolve_signer, settings_from
 from .market_cmds import market_client
 from .output import emit
 from .serve import ask_node, serve_node

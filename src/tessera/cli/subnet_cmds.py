@@ -21,7 +21,7 @@ from ..subnet.client import SubnetClient, SubnetHyper
 from ..subnet.miner import create_miner_app, onnx_predictor
 from ..subnet.validator import Dataset, SubnetValidator, ValidatorLoop, ValidatorStore
 from ..subnet.yuma import run_epoch
-from .main import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
+from .options import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
                    settings_from)
 from .output import emit
 

@@ -12,7 +12,7 @@ from ..errors import ContractRevert, ZkInputError
 from ..zkml import (CompiledModel, InferenceClient, InferenceProof, ZkOptions, batch_model, check_input,
                     compile_model, default_cache_dir, estimate, find_compiled, load_input, load_model, prove, verify)
 from ..zkml.options import TARGETS, VISIBILITIES
-from .main import account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer, settings_from
+from .options import account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer, settings_from
 from .output import emit, fail
 
 UNSAFE = "UNSAFE dev SRS (generated locally: fine for a devnet, forgeable in production)"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..units import units_text
+
 from .types import Order, ProviderInfo
 
 
 def money(units: int, decimals: int) -> str:
-    return f"{units / 10**decimals:,.2f}"
+    return units_text(units, decimals)
 
 
 @dataclass(frozen=True)

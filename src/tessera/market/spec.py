@@ -26,30 +26,19 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 import yaml
 from eth_utils import keccak
 
 from ..errors import ConfigError
+from ..schema import Amount, Int, Size, Strict, parse
 from .types import OrderSpec, Requirements, Resources
 
 MANIFEST_VERSION = 1
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?\s*$", re.IGNORECASE)
-_UNITS = {None: 1, "k": 1000, "ki": 1024, "m": 1000**2, "mi": 1024**2, "g": 1000**3, "gi": 1024**3,
-          "t": 1000**4, "ti": 1024**4}
 DEFAULT_LIMITS = {"cpu_seconds": 3600, "memory": "1Gi", "wall_seconds": 86400}
-
-
-def parse_size(value: Any, field: str) -> int:
-    """'512Mi' / '1Gi' / 1073741824 → bytes."""
-    if isinstance(value, int):
-        return value
-    m = _SIZE.match(str(value))
-    if not m:
-        raise ConfigError(f"{field}: {value!r} is not a size; write e.g. 512Mi or 2Gi")
-    unit = m.group(2).lower() if m.group(2) else None
-    return int(Decimal(m.group(1)) * _UNITS[unit])
 
 
 def to_base_units(value: Any, decimals: int, field: str) -> int:
@@ -116,45 +105,47 @@ class DeploymentSpec:
         )
 
 
-def _require(raw: dict[str, Any], key: str, where: str) -> Any:
-    if key not in raw:
-        raise ConfigError(f"{where}: missing `{key}` (see docs/market.md for the spec format)")
-    return raw[key]
-
-
-def _read_file(base: Path, name: str, where: str) -> str:
+def _read_file(base: Path, name: str, where: str) -> bytes:
     path = (base / name).resolve()
     if not path.is_file():
         raise ConfigError(f"{where}: file {name!r} not found next to the spec ({path})")
-    return base64.b64encode(path.read_bytes()).decode()
+    return path.read_bytes()
 
 
-def build_manifest(name: str, workload: dict[str, Any], base: Path) -> Manifest:
-    kind = _require(workload, "kind", "workload")
-    limits = {**DEFAULT_LIMITS, **(workload.get("limits") or {})}
-    limits = {"cpu_seconds": int(limits["cpu_seconds"]), "memory": parse_size(limits["memory"], "limits.memory"),
-              "wall_seconds": int(limits["wall_seconds"])}
-    body: dict[str, Any] = {"kind": kind, "limits": limits}
-    proof = str(workload.get("proof", "none"))
-    if proof not in ("none", "zk"):
-        raise ConfigError(f"workload.proof {proof!r}: use `none` or `zk` (zkML proof per result, docs/zkml.md)")
-    if kind == "onnx":
-        model = _require(workload, "model", "workload (kind onnx)")
-        body["files"] = {"model.onnx": _read_file(base, model, "workload.model")}
-        if proof == "zk":
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def check_onnx_model(raw: bytes, name: str) -> None:
+    """Refuse at `market deploy` what the provider could not serve (the lease would wait for nothing): the
+    model must parse as ONNX and load in onnxruntime, the provider's runtime."""
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(raw, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own untyped errors: translated here, at the boundary
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise ConfigError(f"workload.model {name} is not an ONNX model onnxruntime can load ({first}): "
+                          "export it with torch.onnx.export or check the file") from None
+
+
+def build_manifest(name: str, workload: "WorkloadSpec", base: Path) -> Manifest:
+    w = workload
+    limits = {"cpu_seconds": w.limits.cpu_seconds, "memory": w.limits.memory, "wall_seconds": w.limits.wall_seconds}
+    body: dict[str, Any] = {"kind": w.kind, "limits": limits}
+    if w.kind == "onnx":
+        assert w.model is not None
+        model = _read_file(base, w.model, "workload.model")
+        check_onnx_model(model, w.model)
+        body["files"] = {"model.onnx": _b64(model)}
+        if w.proof == "zk":
             body["proof"] = "zk"  # results come with EZKL proofs, paid per verified result
-    elif proof == "zk":
-        raise ConfigError("workload.proof zk needs kind onnx: only ONNX models can be proved")
-    elif kind == "batch":
-        entry = _require(workload, "entrypoint", "workload (kind batch)")
-        if not re.fullmatch(r"[\w./-]+\.py:\w+", str(entry)):
-            raise ConfigError(f"workload.entrypoint {entry!r}: write FILE.py:FUNCTION, e.g. job.py:main")
-        files = [str(entry).split(":")[0], *workload.get("files", [])]
-        body["entrypoint"] = entry
-        body["files"] = {Path(f).name: _read_file(base, f, "workload.files") for f in dict.fromkeys(files)}
-        body["inputs"] = {Path(f).name: _read_file(base, f, "workload.inputs") for f in workload.get("inputs", [])}
     else:
-        raise ConfigError(f"workload.kind {kind!r} is not supported: use `onnx` or `batch`")
+        assert w.entrypoint is not None
+        files = [w.entrypoint.split(":")[0], *w.files]
+        body["entrypoint"] = w.entrypoint
+        body["files"] = {Path(f).name: _b64(_read_file(base, f, "workload.files")) for f in dict.fromkeys(files)}
+        body["inputs"] = {Path(f).name: _b64(_read_file(base, f, "workload.inputs")) for f in w.inputs}
     return Manifest({"version": MANIFEST_VERSION, "name": name, "workload": body})
 
 
@@ -173,35 +164,94 @@ def load_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
 
 def parse_resources(raw: dict[str, Any], where: str) -> Resources:
     """{cpu: 0.5, memory: 512Mi, storage: 1Gi, gpus: 0} → Resources (millicores, MiB, GiB)."""
-    try:
-        cpu = int(Decimal(str(raw.get("cpu", 0))) * 1000)
-    except InvalidOperation:
-        raise ConfigError(f"{where}.cpu: {raw.get('cpu')!r} is not a number of cores; write e.g. 0.5") from None
-    return Resources(
-        cpu=cpu,
-        memory_mb=parse_size(raw.get("memory", 0), f"{where}.memory") // 1024**2,
-        storage_gb=parse_size(raw.get("storage", 0), f"{where}.storage") // 1024**3,
-        gpus=int(raw.get("gpus", 0)),
-    )
+    return parse(ResourcesSpec, raw, where, DOCS).to_resources()
 
 
 def load_spec(path: Path) -> DeploymentSpec:
-    return parse_spec(load_yaml_mapping(path, "spec"), path.parent)
+    return parse_spec(load_yaml_mapping(path, "spec"), path.parent, where=str(path))
 
 
-def parse_spec(raw: dict[str, Any], base: Path) -> DeploymentSpec:
-    resources = parse_resources(_require(raw, "resources", "spec"), "resources")
-    req = raw.get("requirements") or {}
-    requirements = Requirements(str(req.get("region") or ""), str(req.get("gpu_model") or ""),
-                                req.get("auditor") or None)
-    bid_window = int(raw.get("bid_window", 60))
-    name = str(raw.get("name", "workload"))
+def parse_spec(raw: dict[str, Any], base: Path, where: str = "spec") -> DeploymentSpec:
+    spec = parse(SpecFile, raw, where, DOCS)
     return DeploymentSpec(
-        name=name,
-        resources=resources,
-        requirements=requirements,
-        max_price_per_hour=Decimal(str(_require(raw, "max_price_per_hour", "spec"))),
-        deposit=Decimal(str(_require(raw, "deposit", "spec"))),
-        bid_window=bid_window,
-        manifest=build_manifest(name, _require(raw, "workload", "spec"), base),
+        name=spec.name,
+        resources=spec.resources.to_resources(),
+        requirements=Requirements(spec.requirements.region, spec.requirements.gpu_model,
+                                  spec.requirements.auditor),
+        max_price_per_hour=spec.max_price_per_hour,
+        deposit=spec.deposit,
+        bid_window=spec.bid_window,
+        manifest=build_manifest(spec.name, spec.workload, base),
     )
+
+
+# ---- the spec's schema ----
+
+DOCS = "docs/market.md"
+_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+
+
+class ResourcesSpec(Strict):
+    cpu: Amount = Field(Decimal(0), ge=0, le=4096, description="cores; 0.5 is half a core")
+    memory: Size = Field(0, ge=0, le=2**50)
+    storage: Size = Field(0, ge=0, le=2**60)
+    gpus: Int = Field(0, ge=0, le=1024)
+
+    @field_validator("cpu")
+    @classmethod
+    def _millicores(cls, v: Decimal) -> Decimal:
+        if v * 1000 != (v * 1000).to_integral_value():
+            raise ValueError("cpu has at most 3 decimals (millicores), e.g. 0.25")
+        return v
+
+    def to_resources(self) -> Resources:
+        return Resources(cpu=int(self.cpu * 1000), memory_mb=self.memory // 1024**2,
+                         storage_gb=self.storage // 1024**3, gpus=self.gpus)
+
+
+class RequirementsSpec(Strict):
+    region: str = Field("", max_length=32)
+    gpu_model: str = Field("", max_length=32)
+    auditor: str | None = Field(None, pattern=_ADDRESS)
+
+
+class LimitsSpec(Strict):
+    cpu_seconds: Int = Field(DEFAULT_LIMITS["cpu_seconds"], ge=1, le=10**9)
+    memory: Size = Field(1024**3, ge=16 * 1024**2, le=2**50)
+    wall_seconds: Int = Field(DEFAULT_LIMITS["wall_seconds"], ge=1, le=10**9)
+
+
+class WorkloadSpec(Strict):
+    kind: Literal["onnx", "batch"]
+    model: str | None = None
+    proof: Literal["none", "zk"] = "none"
+    entrypoint: str | None = Field(None, pattern=r"^[\w./-]+\.py:\w+$")
+    files: list[str] = []
+    inputs: list[str] = []
+    limits: LimitsSpec = LimitsSpec()
+
+    @model_validator(mode="after")
+    def _shape(self) -> "WorkloadSpec":
+        if self.kind == "onnx":
+            if not self.model:
+                raise ValueError("kind onnx needs `model: FILE.onnx`")
+            if self.entrypoint or self.files or self.inputs:
+                raise ValueError("kind onnx takes `model`, not entrypoint/files/inputs")
+        else:
+            if not self.entrypoint:
+                raise ValueError("kind batch needs `entrypoint: FILE.py:FUNCTION`")
+            if self.model:
+                raise ValueError("kind batch takes entrypoint/files/inputs, not `model`")
+            if self.proof == "zk":
+                raise ValueError("proof zk needs kind onnx: only ONNX models can be proved (docs/zkml.md)")
+        return self
+
+
+class SpecFile(Strict):
+    name: str = Field("workload", pattern=r"^[\w.-]{1,64}$")
+    resources: ResourcesSpec
+    requirements: RequirementsSpec = RequirementsSpec()
+    max_price_per_hour: Amount = Field(gt=0, le=10**9)
+    deposit: Amount = Field(gt=0, le=10**12)
+    bid_window: Int = Field(60, ge=1, le=7 * 24 * 3600)
+    workload: WorkloadSpec

@@ -100,7 +100,7 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     os.replace(tmp, path)  # atomic: a crash never leaves half a manifest
 
 
-def _matches_chain(chain: Chain, manifest: Manifest) -> bool:
+def manifest_matches_chain(chain: Chain, manifest: Manifest) -> bool:
     """True when the manifest describes this very chain and its contracts still exist."""
     if manifest.chain_id != chain.chain_id or manifest.genesis_hash != "0x" + chain.get_block(0).hash.hex():
         return False
@@ -142,7 +142,7 @@ def deploy_protocol(
 ) -> tuple[Manifest, bool]:
     """Deploy (or confirm) the protocol. Returns (manifest, changed)."""
     existing = read_manifest(path) if path is not None else None
-    if existing is not None and not fresh and _matches_chain(chain, existing):
+    if existing is not None and not fresh and manifest_matches_chain(chain, existing):
         outdated = _check_artifacts(existing)
         if outdated:
             raise DeploymentError(

@@ -7,9 +7,13 @@ Both helpers refuse to run off a devnet.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from ..chain.base import Chain
 from ..chain.contract import Signer
 from ..errors import DeploymentError
+from ..units import amount_json, units_text
 from .deploy import Deployment
 from .emission import emission_for
 
@@ -54,3 +58,57 @@ def fund_tsr(chain: Chain, deployment: Deployment, owner: Signer, to: str, amoun
         raise DeploymentError(f"could not mint {amount} TSR wei for {owner.address}: is emission exhausted?")
     if to != owner.address:
         token.transact(owner, "transfer", to, amount)
+
+
+@dataclass(frozen=True)
+class Balances:
+    """What an address holds, in base units, with the tokens' symbols and decimals."""
+
+    address: str
+    eth: int
+    stable: int
+    tsr: int
+    stable_symbol: str
+    stable_decimals: int
+
+    def as_json(self) -> dict[str, Any]:
+        amount = amount_json
+        return {"address": self.address, "eth": amount(self.eth, 18, "ETH"),
+                "stable": amount(self.stable, self.stable_decimals, self.stable_symbol),
+                "tsr": amount(self.tsr, 18, "TSR")}
+
+    def lines(self) -> list[str]:
+        return [f"{self.address}",
+                f"  {units_text(self.eth, 18):>24} ETH",
+                f"  {units_text(self.stable, self.stable_decimals):>24} {self.stable_symbol}",
+                f"  {units_text(self.tsr, 18):>24} TSR"]
+
+
+def balances(chain: Chain, deployment: Deployment, address: str) -> Balances:
+    coin = deployment.stablecoin
+    return Balances(address, chain.get_balance(address), int(coin.call("balanceOf", address)),
+                    int(deployment.token.call("balanceOf", address)), str(coin.call("symbol")),
+                    int(coin.call("decimals")))
+
+
+def fund(chain: Chain, deployment: Deployment, owner: Signer, to: str, *, eth: int = 0, stable: int = 0,
+         tsr: int = 0) -> None:
+    """Devnet faucet: ETH is set directly (a devnet cheat both backends have), the stablecoin is minted by its
+    dev owner, TSR is earned through emission (mined and distributed, never minted by a side door)."""
+    _require_devnet(chain)
+    if eth:
+        chain.set_balance(to, chain.get_balance(to) + eth)
+    if stable:
+        fund_stablecoin(chain, deployment, owner, to, stable)
+    if tsr:
+        fund_tsr(chain, deployment, owner, to, tsr)
+
+
+def fund_hint(address: str, *, stable: int = 0, tsr: int = 0, stable_decimals: int = 6) -> str:
+    """The command that funds `address` with what it lacks, for "fund the account first" messages."""
+    parts = [f"tessera devnet fund {address}"]
+    if stable:
+        parts.append(f"--stable {units_text(stable, stable_decimals).replace(',', '')}")
+    if tsr:
+        parts.append(f"--tsr {units_text(tsr, 18).replace(',', '')}")
+    return " ".join(parts)

@@ -9,43 +9,77 @@
     bond: 10                                  # TSR
     pricing: {script: [python3, price.py], timeout: 5}               # optional escape hatch
     withdraw_interval: 3600
+
+Unknown keys are refused (a typo is an error, not a silently ignored setting).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from pydantic import Field
+
 from ..market.pricing import ScriptPricing
-from ..market.spec import load_yaml_mapping, parse_resources, to_base_units
+from ..market.spec import ResourcesSpec, load_yaml_mapping, to_base_units
 from ..market.types import Prices
+from ..schema import Amount, Int, Strict, parse
 from .node import ProviderConfig
+
+DOCS = "docs/market.md (provider config)"
+TSR_CAP = 21_000_000
+
+
+class ListenSpec(Strict):
+    host: str = "127.0.0.1"
+    port: Int = Field(8701, ge=1, le=65535)
+
+
+class PricesSpec(Strict):
+    cpu: Amount = Field(Decimal(0), ge=0, le=10**6)
+    memory_gb: Amount = Field(Decimal(0), ge=0, le=10**6)
+    storage_gb: Amount = Field(Decimal(0), ge=0, le=10**6)
+    gpu: Amount = Field(Decimal(0), ge=0, le=10**6)
+
+
+class PricingSpec(Strict):
+    script: str | list[str]
+    timeout: float = Field(5.0, gt=0, le=60)
+
+
+class ProviderFile(Strict):
+    endpoint: str = Field(pattern=r"^https?://[^\s/]+(:\d{1,5})?(/\S*)?$", max_length=256)
+    listen: ListenSpec = ListenSpec()
+    region: str = Field("", max_length=32)
+    gpu_model: str = Field("", max_length=32)
+    capacity: ResourcesSpec
+    prices: PricesSpec
+    bond: Amount = Field(Decimal(10), ge=0, le=TSR_CAP)
+    pricing: PricingSpec | None = None
+    withdraw_interval: Int = Field(3600, ge=60, le=30 * 24 * 3600)
 
 
 def load_provider_config(path: Path, decimals: int) -> tuple[ProviderConfig, str, int]:
     """Returns (config, listen host, listen port)."""
-    raw = load_yaml_mapping(path, "provider config")
-    if "endpoint" not in raw or "capacity" not in raw or "prices" not in raw:
-        raise ConfigError(f"{path}: needs at least `endpoint`, `capacity` and `prices` (see docs/market.md)")
-    return parse_provider_config(raw, decimals, path.parent)
+    return parse_provider_config(load_yaml_mapping(path, "provider config"), decimals, path.parent, where=str(path))
 
 
-def parse_provider_config(raw: dict[str, Any], decimals: int, base: Path) -> tuple[ProviderConfig, str, int]:
-    pr = raw["prices"]
-    capacity = parse_resources(raw["capacity"], "capacity")
-    prices = Prices(*(to_base_units(pr.get(k, 0), decimals, f"prices.{k}")
+def parse_provider_config(raw: dict[str, Any], decimals: int, base: Path,
+                          where: str = "provider config") -> tuple[ProviderConfig, str, int]:
+    spec = parse(ProviderFile, raw, where, DOCS)
+    pr = spec.prices
+    prices = Prices(*(to_base_units(getattr(pr, k), decimals, f"prices.{k}")
                       for k in ("cpu", "memory_gb", "storage_gb", "gpu")))
     pricing = None
-    if raw.get("pricing", {}).get("script"):
-        script = raw["pricing"]["script"]
+    if spec.pricing is not None:
+        script = spec.pricing.script
         command = [str(base / c) if (base / c).exists() else str(c) for c in
                    (script if isinstance(script, list) else [script])]
-        pricing = ScriptPricing(command, float(raw["pricing"].get("timeout", 5)))
-    listen = raw.get("listen") or {}
+        pricing = ScriptPricing(command, spec.pricing.timeout)
     config = ProviderConfig(
-        endpoint=str(raw["endpoint"]), region=str(raw.get("region", "")), gpu_model=str(raw.get("gpu_model", "")),
-        capacity=capacity, prices=prices, bond=to_base_units(raw.get("bond", 10), 18, "bond"), pricing=pricing,
-        withdraw_interval=int(raw.get("withdraw_interval", 3600)),
+        endpoint=spec.endpoint, region=spec.region, gpu_model=spec.gpu_model,
+        capacity=spec.capacity.to_resources(), prices=prices, bond=to_base_units(spec.bond, 18, "bond"),
+        pricing=pricing, withdraw_interval=spec.withdraw_interval,
     )
-    return config, str(listen.get("host", "127.0.0.1")), int(listen.get("port", 8701))
+    return config, spec.listen.host, spec.listen.port
