@@ -18,9 +18,9 @@ from .output import emit
 
 @click.command()
 @click.option("--fresh", is_flag=True, help="Deploy a new set of contracts even if a matching deployment exists.")
-@click.option("--base-emission", type=int, default=DEFAULT_BASE_EMISSION, show_default=True,
+@click.option("--base-emission", type=click.IntRange(1, 21 * 10**24), default=DEFAULT_BASE_EMISSION, show_default=True,
               help="TSR (in wei) emitted per period before any halving.")
-@click.option("--block-interval", type=int, default=DEFAULT_BLOCK_INTERVAL, show_default=True,
+@click.option("--block-interval", type=click.IntRange(1, 10**6), default=DEFAULT_BLOCK_INTERVAL, show_default=True,
               help="Blocks per emission period.")
 @account_option
 @password_file_option

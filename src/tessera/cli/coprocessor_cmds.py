@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,14 @@ import click
 from ..coprocessor import (CoordinatorClient, CoprocessorConfig, CoprocessorNode, JobStatus, ProofMode,
                            RequestParams, encode_json_input, hash_instances)
 from ..coprocessor.config import compile_models, describe, load_node_file
-from ..errors import CoprocessorError
-from ..market.spec import to_base_units
-from ..protocol.faucet import fund_stablecoin, fund_tsr
+from ..errors import CoprocessorError, InsufficientFunds
+from ..units import units_text
+from ..protocol.faucet import fund_stablecoin, top_up_on_devnet
 from ..zkml import InferenceClient, input_commitment, load_input
-from .options import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
-                   settings_from)
+from .options import (AMOUNT, ID, UINT64, TokenAmount, account_option, base_units, deployed, handle_errors,
+                      json_option, password_file_option, resolve_signer, settings_from)
 from .output import emit
+from .nodelog import NodeLog, log_coprocessor_report
 from .serve import ask_node, serve_node
 from .zk_cmds import _cache_dir, _compile, circuit_options
 
@@ -30,7 +32,8 @@ def coprocessor() -> None:
 @coprocessor.command("run")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
               help="Node YAML (docs/coprocessor.md).")
-@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between passes.")
+@click.option("--interval", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True,
+              help="Seconds between passes.")
 @click.option("--once", is_flag=True, help="One pass, then exit (prints what it did).")
 @account_option
 @password_file_option
@@ -57,7 +60,12 @@ def run_cmd(ctx: click.Context, config_path: Path, interval: float, once: bool, 
                                    bump_after=node_file.bump_after, watch=node_file.watch)
         node = CoprocessorNode(chain, deployment, signer, config,
                                settings.data_dir / "coprocessor" / signer.address.lower())
-        _fund_bond_on_devnet(chain, deployment, signer, node, node_file.bond)
+        log = NodeLog(f"coprocessor {node.address[:10]}", as_json=as_json)
+        bonded = int(node.client.node_bond(node.address)[0])
+        for token, amount in top_up_on_devnet(chain, deployment, node.address,
+                                              tsr=max(node_file.bond - bonded, 0)).items():
+            log.event("funded", f"devnet: funded {units_text(amount, 18)} TSR from the deployer for the bond",
+                      token=token, amount=str(amount))
         node.ensure_bonded(node_file.bond)
         if once:
             report = node.step()
@@ -69,21 +77,10 @@ def run_cmd(ctx: click.Context, config_path: Path, interval: float, once: bool, 
             return
         from ..coprocessor.api import create_app
 
-        click.echo(f"coprocessor node {node.address} serving {len(node.models)} model(s) on "
-                   f"{node_file.host}:{node_file.port}", err=True)
-        serve_node(create_app(node), lambda stop: node.run(stop, interval), node_file.host, node_file.port)
-
-
-def _fund_bond_on_devnet(chain: Any, deployment: Any, signer: Any, node: CoprocessorNode, bond: int) -> None:
-    """On a devnet the deployer earns TSR from emission, so its node can bond without a faucet."""
-    missing = bond - node.client.node_bond(node.address)[0] - int(deployment.token.call("balanceOf", node.address))
-    if missing <= 0:
-        return
-    if chain.is_devnet and int(deployment.emission.call("weightOf", signer.address)) > 0:
-        fund_tsr(chain, deployment, signer, signer.address, bond)
-        return
-    raise CoprocessorError(f"{node.address} needs {missing / 1e18:g} more TSR to bond {bond / 1e18:g}: "
-                           "acquire TSR or lower `bond` in the config")
+        log.event("start", f"serving {len(node.models)} model(s) on {node_file.host}:{node_file.port}",
+                  models=len(node.models), host=node_file.host, port=node_file.port)
+        serve_node(create_app(node), lambda stop: node.run(stop, interval, lambda r: log_coprocessor_report(log, r)),
+                   node_file.host, node_file.port)
 
 
 @coprocessor.command("request")
@@ -91,13 +88,17 @@ def _fund_bond_on_devnet(chain: Any, deployment: Any, signer: Any, node: Coproce
 @click.option("--input", "input_path", type=click.Path(path_type=Path), required=True,
               help="Input JSON ({\"input_data\": [[...]]}).")
 @circuit_options
-@click.option("--fee", default="0.01", show_default=True, help="Stablecoin per node per interval.")
+@click.option("--fee", type=AMOUNT, default=Decimal("0.01"), show_default=True, help="Stablecoin per node per interval.")
 @click.option("--mode", type=click.Choice(["none", "zk", "optimistic"]), default="zk", show_default=True)
-@click.option("--redundancy", type=int, default=1, show_default=True, help="Nodes per interval; a majority decides.")
-@click.option("--ttl", type=int, default=600, show_default=True, help="Seconds an interval accepts deliveries.")
-@click.option("--count", type=int, default=1, show_default=True, help="Intervals (a subscription when > 1).")
-@click.option("--period", type=int, default=0, show_default=True, help="Seconds between intervals.")
-@click.option("--max-gas-price-gwei", type=float, default=20.0, show_default=True,
+@click.option("--redundancy", type=click.IntRange(1, 7), default=1, show_default=True,
+              help="Nodes per interval (1-7); a majority decides.")
+@click.option("--ttl", type=click.IntRange(1, 86400), default=600, show_default=True,
+              help="Seconds an interval accepts deliveries (at most a day).")
+@click.option("--count", type=click.IntRange(1, 2**32 - 1), default=1, show_default=True,
+              help="Intervals (a subscription when > 1).")
+@click.option("--period", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
+              help="Seconds between intervals (needed when --count > 1).")
+@click.option("--max-gas-price-gwei", type=TokenAmount(Decimal(10**6)), default=Decimal(20), show_default=True,
               help="Most you reimburse per gas; the deposit is sized from it and the rest comes back.")
 @account_option
 @password_file_option
@@ -105,10 +106,13 @@ def _fund_bond_on_devnet(chain: Any, deployment: Any, signer: Any, node: Coproce
 @click.pass_context
 @handle_errors
 def request_cmd(ctx: click.Context, model: Path, input_path: Path, batch: int, input_visibility: str,
-                output_visibility: str, target: str, calibration_path: Path | None, srs_path: Path | None, fee: str,
-                mode: str, redundancy: int, ttl: int, count: int, period: int, max_gas_price_gwei: float,
+                output_visibility: str, target: str, calibration_path: Path | None, srs_path: Path | None, fee: Decimal,
+                mode: str, redundancy: int, ttl: int, count: int, period: int, max_gas_price_gwei: Decimal,
                 account: str | None, password_file: Path | None, as_json: bool) -> None:
     """Request inference of MODEL on an input from this account (escrows the fee and the gas deposit)."""
+    if count > 1 and period == 0:
+        raise click.BadParameter("a subscription (--count > 1) needs --period SECONDS between intervals",
+                                 param_hint="--period")
     compiled, _ = _compile(ctx, model, batch, input_visibility, output_visibility, target, calibration_path,
                            srs_path)
     data = load_input(input_path)
@@ -121,8 +125,8 @@ def request_cmd(ctx: click.Context, model: Path, input_path: Path, batch: int, i
                                    "node with `register: true` registers it")
         params = RequestParams(bytes.fromhex(compiled.model_id[2:]),
                                hash_instances(input_commitment(compiled, data)),
-                               to_base_units(fee, int(deployment.stablecoin.call("decimals")), "--fee"),
-                               int(max_gas_price_gwei * 10**9), 200_000, ttl, redundancy, ProofMode.parse(mode),
+                               base_units(fee, int(deployment.stablecoin.call("decimals")), "--fee"),
+                               base_units(max_gas_price_gwei, 9, "--max-gas-price-gwei"), 200_000, ttl, redundancy, ProofMode.parse(mode),
                                count, period)
         minted = _fund_escrow_on_devnet(chain, deployment, signer, client.escrow(params))
         request_id, receipt = client.request(signer, params, encode_json_input(data))
@@ -142,8 +146,12 @@ def _fund_escrow_on_devnet(chain: Any, deployment: Any, signer: Any, escrow: int
     if chain.is_devnet and dev_owner:
         fund_stablecoin(chain, deployment, signer, signer.address, escrow - have)
         return escrow - have
-    raise CoprocessorError(f"{signer.address} holds {have} stablecoin units but the request escrows {escrow}: "
-                           "fund the account first")
+    dec = int(deployment.stablecoin.call("decimals"))
+    fix = (f"fund it first: `tessera devnet fund {signer.address} --stable "
+           f"{units_text(escrow - have, dec).replace(',', '')}`" if chain.is_devnet
+           else "send it stablecoin from an account that holds some")
+    raise InsufficientFunds(f"{signer.address} holds {units_text(have, dec)} stablecoin; the request escrows "
+                            f"{units_text(escrow, dec)}: {fix}")
 
 
 def _completed(client: CoordinatorClient, request_id: int, interval: int) -> dict[str, Any] | None:
@@ -158,8 +166,8 @@ def _completed(client: CoordinatorClient, request_id: int, interval: int) -> dic
 
 
 @coprocessor.command("status")
-@click.argument("request_id", type=int)
-@click.option("--interval", type=int, default=0, show_default=True)
+@click.argument("request_id", type=ID)
+@click.option("--interval", type=UINT64, default=0, show_default=True, help="Which interval of a subscription.")
 @json_option
 @click.pass_context
 @handle_errors
@@ -181,8 +189,8 @@ def status_cmd(ctx: click.Context, request_id: int, interval: int, as_json: bool
 
 
 @coprocessor.command("refund")
-@click.argument("request_id", type=int)
-@click.option("--interval", type=int, default=0, show_default=True)
+@click.argument("request_id", type=ID)
+@click.option("--interval", type=UINT64, default=0, show_default=True, help="Which interval of a subscription.")
 @account_option
 @password_file_option
 @json_option

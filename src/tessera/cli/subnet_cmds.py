@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,14 +16,16 @@ from eth_account.signers.local import LocalAccount
 
 from ..chain.base import Chain
 from ..config import Settings
-from ..errors import ConfigError, EpochInputError
+from ..sqlite_store import bind_chain
+from ..errors import ConfigError, EpochInputError, InsufficientFunds
+from ..units import amount_json, units_text
 from ..market.spec import load_yaml_mapping
 from ..subnet.client import SubnetClient, SubnetHyper
 from ..subnet.miner import create_miner_app, onnx_predictor
 from ..subnet.validator import Dataset, SubnetValidator, ValidatorLoop, ValidatorStore
 from ..subnet.yuma import run_epoch
-from .options import (account_option, deployed, handle_errors, json_option, password_file_option, resolve_signer,
-                   settings_from)
+from .options import (AMOUNT, ID, UINT64, account_option, base_units, deployed, handle_errors, hint, json_option,
+                      password_file_option, resolve_signer, settings_from)
 from .output import emit
 
 TSR = 10**18
@@ -38,7 +41,7 @@ def subnet() -> None:
               help="Epoch state JSON: yuma_version, hyperparameters, inputs (see docs/subnet.md).")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
               help="Write the result here instead of stdout.")
-@click.option("--epoch", "epoch_index", type=int, default=None,
+@click.option("--epoch", "epoch_index", type=click.IntRange(0, 10**9), default=None,
               help="For a fixture file holding several epochs: run epochs[K].inputs.")
 @json_option
 @handle_errors
@@ -93,51 +96,111 @@ def _local_account(signer: Any) -> LocalAccount:
 
 
 @subnet.command("create")
-@click.option("--max-uids", type=int, default=256, show_default=True)
-@click.option("--max-validators", type=int, default=64, show_default=True)
-@click.option("--tempo", type=int, default=360, show_default=True, help="Blocks between epochs.")
-@click.option("--immunity", type=int, default=4096, show_default=True, help="Immunity period in blocks.")
-@click.option("--reveal-window", type=int, default=360, show_default=True)
+@click.option("--max-uids", type=click.IntRange(1, 4096), default=256, show_default=True,
+              help="Neuron slots; when full, a registration replaces the lowest-ranked neuron out of immunity.")
+@click.option("--max-validators", type=click.IntRange(1, 4096), default=64, show_default=True,
+              help="Top-stake neurons with a validator permit (at most --max-uids).")
+@click.option("--tempo", type=click.IntRange(2, 50400), default=360, show_default=True, help="Blocks between epochs.")
+@click.option("--immunity", type=click.IntRange(0, 100 * 50400), default=None,
+              help="Blocks a new neuron cannot be replaced [default: min(4096, 100 x tempo)].")
+@click.option("--reveal-window", type=click.IntRange(2, 2 * 50400), default=None,
+              help="Blocks a weight commit may be revealed in, between tempo and 2 x tempo [default: tempo].")
 @click.option("--yuma", type=click.Choice(["yuma2", "yuma3", "yuma3_liquid"]), default="yuma3", show_default=True)
-@click.option("--registration-cost", type=float, default=0.0, show_default=True, help="TSR per registration.")
+@click.option("--registration-cost", type=AMOUNT, default=Decimal(0), show_default=True,
+              help="TSR per registration (recycled into emission).")
 @account_option
 @password_file_option
 @json_option
 @click.pass_context
 @handle_errors
-def create_cmd(ctx: click.Context, max_uids: int, max_validators: int, tempo: int, immunity: int,
-               reveal_window: int, yuma: str, registration_cost: float, account: str | None,
+def create_cmd(ctx: click.Context, max_uids: int, max_validators: int, tempo: int, immunity: int | None,
+               reveal_window: int | None, yuma: str, registration_cost: Decimal, account: str | None,
                password_file: Path | None, as_json: bool) -> None:
     """Create a subnet (costs 100 TSR per existing subnet, recycled into emission)."""
+    immunity = min(4096, 100 * tempo) if immunity is None else immunity
+    reveal_window = tempo if reveal_window is None else reveal_window
+    if max_validators > max_uids:
+        raise click.BadParameter(f"{max_validators} is more than --max-uids {max_uids}", param_hint="--max-validators")
+    if not tempo <= reveal_window <= 2 * tempo:
+        raise click.BadParameter(f"{reveal_window} must lie between the tempo ({tempo}) and twice it ({2 * tempo})",
+                                 param_hint="--reveal-window")
+    if immunity > 100 * tempo:
+        raise click.BadParameter(f"{immunity} is more than 100 x tempo ({100 * tempo})", param_hint="--immunity")
     settings = settings_from(ctx)
     with subnet_client(settings) as (chain, client):
         signer = resolve_signer(settings, chain, account, password_file)
         hyper = SubnetHyper(max_uids, max_validators, tempo, immunity, reveal_window, yuma_version=yuma)
-        netuid = client.create_subnet(signer, hyper, int(registration_cost * TSR))
+        cost = int(client.registry.call("creationCost"))
+        _require_tsr(chain, client, signer.address, cost, "creating a subnet")
+        netuid = client.create_subnet(signer, hyper, base_units(registration_cost, 18, "--registration-cost"))
         emit(as_json, {"netuid": netuid, "owner": signer.address, "hyper": hyper.__dict__},
-             f"created subnet {netuid} owned by {signer.address}")
+             f"created subnet {netuid} owned by {signer.address} (tempo {tempo} blocks, reveal window "
+             f"{reveal_window}, immunity {immunity})\nnext: `{hint(ctx, f'subnet register {netuid} --stake 10')}`")
+
+
+def _require_tsr(chain: Chain, client: SubnetClient, address: str, amount: int, what: str) -> None:
+    have = int(client.d.token.call("balanceOf", address))
+    if have >= amount:
+        return
+    fix = (f"fund it first: `tessera devnet fund {address} --tsr {units_text(amount - have, 18).replace(',', '')}`"
+           if chain.is_devnet else "send it TSR from an account that holds some")
+    raise InsufficientFunds(f"{address} holds {units_text(have, 18)} TSR; {what} needs {units_text(amount, 18)} TSR: "
+                            f"{fix}")
 
 
 @subnet.command("register")
-@click.argument("netuid", type=int)
-@click.option("--stake", "stake_tsr", type=float, default=0.0, help="Also stake this much TSR on the hotkey.")
+@click.argument("netuid", type=click.IntRange(0, 2**16 - 1))
+@click.option("--stake", "stake_tsr", type=AMOUNT, default=Decimal(0),
+              help="Make sure at least this much TSR is staked on the hotkey (stakes only the difference).")
 @account_option
 @password_file_option
 @json_option
 @click.pass_context
 @handle_errors
-def register_cmd(ctx: click.Context, netuid: int, stake_tsr: float, account: str | None,
+def register_cmd(ctx: click.Context, netuid: int, stake_tsr: Decimal, account: str | None,
                  password_file: Path | None, as_json: bool) -> None:
-    """Register the account as a neuron of NETUID (idempotent), optionally staking on it."""
+    """Register the account as a neuron of NETUID, and stake up to --stake on it. Idempotent: running it again
+    registers and stakes nothing more."""
     settings = settings_from(ctx)
     with subnet_client(settings) as (chain, client):
         signer = resolve_signer(settings, chain, account, password_file)
+        want = base_units(stake_tsr, 18, "--stake")
+        have = int(client.registry.call("stakeOf", netuid, signer.address))
+        _require_tsr(chain, client, signer.address, max(want - have, 0), "the stake")
         uid = client.register(signer, netuid)
-        if stake_tsr > 0:
-            client.stake(signer, netuid, signer.address, int(stake_tsr * TSR))
-        stake = client.registry.call("stakeOf", netuid, signer.address)
-        emit(as_json, {"netuid": netuid, "uid": uid, "hotkey": signer.address, "stake": stake},
-             f"{signer.address} is UID {uid} on subnet {netuid}, stake {stake / TSR:,.4f} TSR")
+        if want > have:
+            client.stake(signer, netuid, signer.address, want - have)
+        stake = int(client.registry.call("stakeOf", netuid, signer.address))
+        emit(as_json, {"netuid": netuid, "uid": uid, "hotkey": signer.address,
+                       "stake": amount_json(stake, 18, "TSR"), "staked_now": amount_json(max(want - have, 0), 18, "TSR")},
+             f"{signer.address} is UID {uid} on subnet {netuid}, stake {units_text(stake, 18)} TSR")
+
+
+@subnet.command("show")
+@click.argument("netuid", type=click.IntRange(0, 2**16 - 1))
+@json_option
+@click.pass_context
+@handle_errors
+def show_cmd(ctx: click.Context, netuid: int, as_json: bool) -> None:
+    """A subnet's hyperparameters, epoch clock and neurons (UID, hotkey, stake)."""
+    settings = settings_from(ctx)
+    with subnet_client(settings) as (chain, client):
+        if netuid >= int(client.registry.call("subnetCount")):
+            raise ConfigError(f"subnet {netuid} does not exist on chain {chain.chain_id}: "
+                              f"create one with `{hint(ctx, 'subnet create')}`")
+        s = client.subnet(netuid)
+        neurons = []
+        for uid in range(int(s["n"])):
+            hotkey = client.registry.call("neuron", netuid, uid)[0]
+            stake = int(client.registry.call("stakeOf", netuid, hotkey))
+            neurons.append({"uid": uid, "hotkey": hotkey, "stake": amount_json(stake, 18, "TSR")})
+        hyper: SubnetHyper = s["hyper"]
+        body = {"netuid": netuid, "block": chain.block_number(), "next_epoch_block": client.next_epoch_block(netuid),
+                "last_epoch": int(s["lastEpoch"]), "hyper": hyper.__dict__, "neurons": neurons}
+    lines = [f"subnet {netuid}: {len(neurons)} neuron(s), tempo {hyper.tempo} blocks, {hyper.yuma_version}; "
+             f"block {body['block']}, next epoch at block {body['next_epoch_block']}"]
+    lines += [f"  UID {n['uid']:>4}  {n['hotkey']}  {n['stake']['decimal']:>14} TSR" for n in neurons]
+    emit(as_json, body, "\n".join(lines))
 
 
 @subnet.group()
@@ -146,10 +209,10 @@ def miner() -> None:
 
 
 @miner.command("run")
-@click.option("--netuid", type=int, required=True)
+@click.option("--netuid", type=click.IntRange(0, 2**16 - 1), required=True, help="The subnet's id.")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), required=True, help="ONNX model to serve.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8801, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8801, show_default=True)
 @account_option
 @password_file_option
 @click.pass_context
@@ -183,25 +246,37 @@ def _validator_loop(settings: Settings, client: SubnetClient, hotkey: LocalAccou
         raise ConfigError(f"{data_path} must be JSON with \"inputs\" (rows) and \"labels\" (ints): {e}") from e
     miners: dict[int, tuple[str, httpx.AsyncClient]] = {}
     for uid_text, url in miners_raw.items():
+        if isinstance(uid_text, bool) or not str(uid_text).isdigit() or int(uid_text) >= 2**16:
+            raise ConfigError(f"{miners_path}: key {uid_text!r} is not a miner UID: write `0: http://127.0.0.1:8801` "
+                              "(UIDs from `tessera subnet show NETUID`)")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{miners_path}: UID {uid_text}: {url!r} is not a base URL: write http://HOST:PORT")
         uid = int(uid_text)
         neuron = client.registry.call("neuron", netuid, uid)
+        if int(neuron[0], 16) == 0:
+            raise ConfigError(f"{miners_path}: UID {uid} is not registered on subnet {netuid}: "
+                              "`tessera subnet show NETUID` lists the UIDs")
         miners[uid] = (neuron[0], httpx.AsyncClient(base_url=str(url)))
     state_dir = settings.data_dir / "validator" / f"{netuid}-{hotkey.address.lower()}"
     state_dir.mkdir(parents=True, exist_ok=True)
-    node = SubnetValidator(client, hotkey, netuid, ValidatorStore(state_dir / "state.sqlite"), dataset)
+    store = ValidatorStore(state_dir / "state.sqlite")
+    chain = client.chain
+    bind_chain(store.db, chain.chain_id, chain.get_block(0).hash, client.registry.address, state_dir / "state.sqlite")
+    node = SubnetValidator(client, hotkey, netuid, store, dataset)
     return ValidatorLoop(node, miners, signatures_dir or settings.data_dir / "validator" / "signatures")
 
 
 @validator.command("run")
-@click.option("--netuid", type=int, required=True)
+@click.option("--netuid", type=click.IntRange(0, 2**16 - 1), required=True, help="The subnet's id.")
 @click.option("--miners", "miners_path", type=click.Path(path_type=Path), required=True,
               help="YAML mapping miner UID -> base URL.")
 @click.option("--data", "data_path", type=click.Path(path_type=Path), required=True,
               help="Held-out data JSON: {\"inputs\": [[...]], \"labels\": [...]}.")
 @click.option("--signatures-dir", type=click.Path(path_type=Path), default=None,
               help="Directory the subnet's validators share to exchange epoch signatures.")
-@click.option("--interval", type=float, default=2.0, show_default=True)
-@click.option("--passes", type=int, default=0, help="Stop after this many passes (0: run until interrupted).")
+@click.option("--interval", type=click.FloatRange(0.05, 3600), default=2.0, show_default=True,
+              help="Seconds between passes.")
+@click.option("--passes", type=click.IntRange(0, 10**9), default=0, help="Stop after this many passes (0: run until interrupted).")
 @account_option
 @password_file_option
 @click.pass_context
@@ -229,7 +304,7 @@ def validator_run(ctx: click.Context, netuid: int, miners_path: Path, data_path:
 
 
 @validator.command("status")
-@click.option("--netuid", type=int, required=True)
+@click.option("--netuid", type=click.IntRange(0, 2**16 - 1), required=True, help="The subnet's id.")
 @account_option
 @password_file_option
 @json_option

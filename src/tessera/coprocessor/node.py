@@ -159,6 +159,8 @@ class CoprocessorNode:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.journal = Journal(data_dir / "coprocessor.sqlite3")
+        self.journal.bind_chain(chain.chain_id, chain.get_block(0).hash, self.client.coordinator.address,
+                                data_dir / "coprocessor.sqlite3")
         self.tx = TxManager(chain, signer, self.journal.conn, bump_after=config.bump_after, clock=clock)
         self.models = {c.model_id.lower(): c for c in config.models}
         self._registrations_ok: set[str] = set()
@@ -292,13 +294,18 @@ class CoprocessorNode:
         self._deliver(report)
         return report
 
-    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+    async def run(self, stop: asyncio.Event, interval: float = 1.0,
+                  on_report: Callable[[StepReport], None] | None = None) -> None:
+        """The service loop; `on_report` sees every pass's report (the CLI logs one line per action)."""
         while not stop.is_set():
             try:
                 report = await self.astep()
                 self.last_error = report.errors[-1] if report.errors else None
             except ChainError as e:
                 self.last_error = str(e)
+                report = StepReport(errors=[f"chain: {e}"])
+            if on_report is not None:
+                on_report(report)
             try:
                 await asyncio.wait_for(stop.wait(), interval)
             except TimeoutError:

@@ -192,10 +192,10 @@ _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 
 
 class ResourcesSpec(Strict):
-    cpu: Amount = Field(Decimal(0), ge=0, le=4096, description="cores; 0.5 is half a core")
-    memory: Size = Field(0, ge=0, le=2**50)
-    storage: Size = Field(0, ge=0, le=2**60)
-    gpus: Int = Field(0, ge=0, le=1024)
+    cpu: Amount = Field(default=Decimal(0), ge=0, le=4096, description="cores; 0.5 is half a core")
+    memory: Size = Field(default=0, ge=0, le=2**50)
+    storage: Size = Field(default=0, ge=0, le=2**60)
+    gpus: Int = Field(default=0, ge=0, le=1024)
 
     @field_validator("cpu")
     @classmethod
@@ -210,22 +210,22 @@ class ResourcesSpec(Strict):
 
 
 class RequirementsSpec(Strict):
-    region: str = Field("", max_length=32)
-    gpu_model: str = Field("", max_length=32)
-    auditor: str | None = Field(None, pattern=_ADDRESS)
+    region: str = Field(default="", max_length=32)
+    gpu_model: str = Field(default="", max_length=32)
+    auditor: str | None = Field(default=None, pattern=_ADDRESS)
 
 
 class LimitsSpec(Strict):
-    cpu_seconds: Int = Field(DEFAULT_LIMITS["cpu_seconds"], ge=1, le=10**9)
-    memory: Size = Field(1024**3, ge=16 * 1024**2, le=2**50)
-    wall_seconds: Int = Field(DEFAULT_LIMITS["wall_seconds"], ge=1, le=10**9)
+    cpu_seconds: Int = Field(default=3600, ge=1, le=10**9)
+    memory: Size = Field(default=1024**3, ge=16 * 1024**2, le=2**50)
+    wall_seconds: Int = Field(default=86400, ge=1, le=10**9)
 
 
 class WorkloadSpec(Strict):
     kind: Literal["onnx", "batch"]
     model: str | None = None
     proof: Literal["none", "zk"] = "none"
-    entrypoint: str | None = Field(None, pattern=r"^[\w./-]+\.py:\w+$")
+    entrypoint: str | None = Field(default=None, pattern=r"^[\w./-]+\.py:\w+$")
     files: list[str] = []
     inputs: list[str] = []
     limits: LimitsSpec = LimitsSpec()
@@ -248,10 +248,10 @@ class WorkloadSpec(Strict):
 
 
 class SpecFile(Strict):
-    name: str = Field("workload", pattern=r"^[\w.-]{1,64}$")
+    name: str = Field(default="workload", pattern=r"^[\w.-]{1,64}$")
     resources: ResourcesSpec
     requirements: RequirementsSpec = RequirementsSpec()
     max_price_per_hour: Amount = Field(gt=0, le=10**9)
     deposit: Amount = Field(gt=0, le=10**12)
-    bid_window: Int = Field(60, ge=1, le=7 * 24 * 3600)
+    bid_window: Int = Field(default=60, ge=1, le=7 * 24 * 3600)
     workload: WorkloadSpec

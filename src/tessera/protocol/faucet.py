@@ -112,3 +112,28 @@ def fund_hint(address: str, *, stable: int = 0, tsr: int = 0, stable_decimals: i
     if tsr:
         parts.append(f"--tsr {units_text(tsr, 18).replace(',', '')}")
     return " ".join(parts)
+
+
+def top_up_on_devnet(chain: Chain, deployment: Deployment, to: str, *, stable: int = 0, tsr: int = 0) -> dict[str, int]:
+    """What a node needs to start (a bond in TSR, bid deposits in stablecoin), funded on a devnet by its
+    deployer (dev account 0) when `to` holds less. Returns what was sent. Off a devnet, or when the deployer is
+    someone else, a shortfall is an InsufficientFunds naming the amounts."""
+    from ..accounts.dev import dev_account
+    from ..errors import InsufficientFunds
+
+    short_stable = max(stable - int(deployment.stablecoin.call("balanceOf", to)), 0)
+    short_tsr = max(tsr - int(deployment.token.call("balanceOf", to)), 0)
+    if not (short_stable or short_tsr):
+        return {}
+    owner = dev_account(0)
+    can = chain.is_devnet and int(deployment.emission.call("weightOf", owner.address)) > 0 and (
+        not short_stable or deployment.manifest.stablecoin_is_dev)
+    if not can:
+        dec = int(deployment.stablecoin.call("decimals"))
+        need = " and ".join(x for x in (f"{units_text(short_tsr, 18)} TSR" if short_tsr else "",
+                                        f"{units_text(short_stable, dec)} stablecoin" if short_stable else "") if x)
+        fix = fund_hint(to, stable=short_stable, tsr=short_tsr, stable_decimals=dec) if chain.is_devnet \
+            else "send them from an account that holds some"
+        raise InsufficientFunds(f"{to} needs {need} more to start: {fix}")
+    fund(chain, deployment, owner, to, stable=short_stable, tsr=short_tsr)
+    return {k: v for k, v in (("stable", short_stable), ("tsr", short_tsr)) if v}

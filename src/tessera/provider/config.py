@@ -33,31 +33,31 @@ TSR_CAP = 21_000_000
 
 class ListenSpec(Strict):
     host: str = "127.0.0.1"
-    port: Int = Field(8701, ge=1, le=65535)
+    port: Int = Field(default=8701, ge=1, le=65535)
 
 
 class PricesSpec(Strict):
-    cpu: Amount = Field(Decimal(0), ge=0, le=10**6)
-    memory_gb: Amount = Field(Decimal(0), ge=0, le=10**6)
-    storage_gb: Amount = Field(Decimal(0), ge=0, le=10**6)
-    gpu: Amount = Field(Decimal(0), ge=0, le=10**6)
+    cpu: Amount = Field(default=Decimal(0), ge=0, le=10**6)
+    memory_gb: Amount = Field(default=Decimal(0), ge=0, le=10**6)
+    storage_gb: Amount = Field(default=Decimal(0), ge=0, le=10**6)
+    gpu: Amount = Field(default=Decimal(0), ge=0, le=10**6)
 
 
 class PricingSpec(Strict):
     script: str | list[str]
-    timeout: float = Field(5.0, gt=0, le=60)
+    timeout: float = Field(default=5.0, gt=0, le=60)
 
 
 class ProviderFile(Strict):
     endpoint: str = Field(pattern=r"^https?://[^\s/]+(:\d{1,5})?(/\S*)?$", max_length=256)
     listen: ListenSpec = ListenSpec()
-    region: str = Field("", max_length=32)
-    gpu_model: str = Field("", max_length=32)
+    region: str = Field(default="", max_length=32)
+    gpu_model: str = Field(default="", max_length=32)
     capacity: ResourcesSpec
     prices: PricesSpec
-    bond: Amount = Field(Decimal(10), ge=0, le=TSR_CAP)
+    bond: Amount = Field(default=Decimal(10), ge=0, le=TSR_CAP)
     pricing: PricingSpec | None = None
-    withdraw_interval: Int = Field(3600, ge=60, le=30 * 24 * 3600)
+    withdraw_interval: Int = Field(default=3600, ge=60, le=30 * 24 * 3600)
 
 
 def load_provider_config(path: Path, decimals: int) -> tuple[ProviderConfig, str, int]:

@@ -74,6 +74,8 @@ class ProviderNode:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = ProviderStore(data_dir / "provider.sqlite3")
+        self.store.bind_chain(chain.chain_id, chain.get_block(0).hash, deployment.market.address,
+                              data_dir / "provider.sqlite3")
         market = self.client.market
         self._topics = {market.event(n).topic: n for n in ("OrderCreated", "LeaseCreated", "LeaseClosed")}
         self.follower = EventFollower(chain, self.store.conn, f"provider-{signer.address.lower()}",
@@ -380,7 +382,9 @@ class ProviderNode:
 
     # ---- the service loop ----
 
-    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+    async def run(self, stop: asyncio.Event, interval: float = 1.0,
+                  on_report: Callable[[StepReport], None] | None = None) -> None:
+        """The service loop; `on_report` sees every pass's report (the CLI logs one line per action)."""
         self.ensure_registered()
         while not stop.is_set():
             try:
@@ -388,6 +392,9 @@ class ProviderNode:
                 self.last_error = "; ".join(report.errors) or None
             except ChainError as e:
                 self.last_error = str(e)  # the node keeps going: the chain may come back
+                report = StepReport(errors=[f"chain: {e}"])
+            if on_report is not None:
+                on_report(report)
             try:
                 await asyncio.wait_for(stop.wait(), interval)
             except asyncio.TimeoutError:

@@ -56,6 +56,8 @@ def make_handler(session: ort.InferenceSession) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if not isinstance(body, dict) or not isinstance(body.get("inputs"), dict):
+                    raise ValueError('send {"inputs": {"<input name>": [[...numbers...]]}}')
                 feeds: dict[str, np.ndarray] = {}
                 for name, meta in inputs.items():
                     if name not in body.get("inputs", {}):
