@@ -16,7 +16,7 @@ from ..errors import CoprocessorError, InsufficientFunds
 from ..units import units_text
 from ..protocol.faucet import fund_stablecoin, top_up_on_devnet
 from ..zkml import InferenceClient, input_commitment, load_input
-from .options import (AMOUNT, ID, UINT64, TokenAmount, account_option, base_units, deployed, handle_errors,
+from .options import (AMOUNT, ID, UINT64, TokenAmount, account_option, base_units, deployed, fmt_time, handle_errors,
                       json_option, password_file_option, resolve_signer, settings_from)
 from .output import emit
 from .nodelog import NodeLog, log_coprocessor_report
@@ -88,7 +88,8 @@ def run_cmd(ctx: click.Context, config_path: Path, interval: float, once: bool, 
 @click.option("--input", "input_path", type=click.Path(path_type=Path), required=True,
               help="Input JSON ({\"input_data\": [[...]]}).")
 @circuit_options
-@click.option("--fee", type=AMOUNT, default=Decimal("0.01"), show_default=True, help="Stablecoin per node per interval.")
+@click.option("--fee", type=AMOUNT, default=Decimal("0.01"), show_default=True,
+              help="Stablecoin per node per interval.")
 @click.option("--mode", type=click.Choice(["none", "zk", "optimistic"]), default="zk", show_default=True)
 @click.option("--redundancy", type=click.IntRange(1, 7), default=1, show_default=True,
               help="Nodes per interval (1-7); a majority decides.")
@@ -121,12 +122,12 @@ def request_cmd(ctx: click.Context, model: Path, input_path: Path, batch: int, i
         signer = resolve_signer(settings, chain, account, password_file)
         client = CoordinatorClient.of(chain, deployment)
         if not InferenceClient.of(chain, deployment).is_registered(compiled.model_id):
-            raise CoprocessorError(f"model {compiled.model_id} is not registered: `tessera zk verify --onchain` or a "
-                                   "node with `register: true` registers it")
+            raise CoprocessorError(_not_registered(deployment, compiled))
         params = RequestParams(bytes.fromhex(compiled.model_id[2:]),
                                hash_instances(input_commitment(compiled, data)),
                                base_units(fee, int(deployment.stablecoin.call("decimals")), "--fee"),
-                               base_units(max_gas_price_gwei, 9, "--max-gas-price-gwei"), 200_000, ttl, redundancy, ProofMode.parse(mode),
+                               base_units(max_gas_price_gwei, 9, "--max-gas-price-gwei"), 200_000, ttl, redundancy,
+                               ProofMode.parse(mode),
                                count, period)
         minted = _fund_escrow_on_devnet(chain, deployment, signer, client.escrow(params))
         request_id, receipt = client.request(signer, params, encode_json_input(data))
@@ -183,9 +184,42 @@ def status_cmd(ctx: click.Context, request_id: int, interval: int, as_json: bool
                 "params": info.params.to_json(), "status": job.status.name.lower(), "deliveries": job.deliveries,
                 "opens": opens, "deadline": deadline, "challenge_ends": job.challenge_ends, "result": result}
         text = f"request {request_id} interval {interval}: {body['status']}, {job.deliveries} deliveries"
+        text += f"; window {fmt_time(opens)} to {fmt_time(deadline)}"
         if result:
-            text += f", output {result['output']} (block {result['block']})"
+            decoded, how = _decode(info.params.model_id, result["output"], _cache_dir(ctx))
+            result["output"] = [str(v) for v in result["output"]]  # uint256: exact as strings
+            result["decoded"] = decoded
+            text += f"\noutput {json.dumps([round(v, 6) for v in decoded])} ({how}; block {result['block']})"
         emit(as_json, body, text)
+
+
+def _not_registered(deployment: Any, compiled: Any) -> str:
+    """Why a request's model id is unknown: the same ONNX registered under other circuit options (visibility,
+    batch) is the usual reason, and the fix is to request with those options."""
+    onnx_hash = bytes.fromhex(compiled.onnx_hash.removeprefix("0x"))
+    same_onnx = [e for e in deployment.models.get_events("ModelRegistered") if bytes(e.args["onnxHash"]) == onnx_hash]
+    if same_onnx:
+        ids = ", ".join("0x" + bytes(e.args["modelId"]).hex()[:12] + "…" for e in same_onnx[:3])
+        return (f"this ONNX model is registered as {ids}, but not with these circuit options (batch "
+                f"{compiled.options.batch}, input {compiled.options.input_visibility}, output "
+                f"{compiled.options.output_visibility}): pass the options the node serves it with "
+                "(its config's `input_visibility`/`output_visibility`/`batch`)")
+    return (f"model {compiled.model_id} is not registered: `tessera zk verify --onchain` or a node with "
+            "`register: true` registers it")
+
+
+def _decode(model_id: bytes, output: list[int], cache_dir: Path) -> tuple[list[float], str]:
+    """Field elements → numbers: with the model's output scale when it was compiled here, else as integers."""
+    from ..errors import ZkError
+    from ..zkml import find_compiled
+    from ..zkml.prover import decode_quantized
+
+    try:
+        compiled = find_compiled("0x" + bytes(model_id).hex(), cache_dir)
+    except ZkError:
+        return decode_quantized(output, 0), "quantized integers: compile the model here to see its scale"
+    scale = compiled.output_scales[0] if compiled.output_scales else 0
+    return decode_quantized(output, scale), f"decoded at scale 2^{scale}"
 
 
 @coprocessor.command("refund")

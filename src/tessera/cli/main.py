@@ -7,6 +7,8 @@ importing web3, py-evm or torch.
 from __future__ import annotations
 
 import importlib
+import json
+import sys
 from pathlib import Path
 
 import click
@@ -58,5 +60,24 @@ def cli(ctx: click.Context, data_dir: Path | None, rpc_url: str | None, ephemera
     ctx.obj = {"data_dir": data_dir, "rpc_url": rpc_url, "ephemeral": ephemeral}
 
 
-def main() -> None:
-    cli()
+def main(argv: list[str] | None = None) -> None:
+    """The entry point. Usage errors (a bad option value, a missing argument) are one `error:` line naming
+    the option and exit 1, like every other failure; --help and --version exit 0."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = cli.main(args, prog_name="tessera", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(1)
+    except click.UsageError as e:
+        where = e.ctx.command_path if e.ctx is not None else "tessera"
+        message = f"{e.format_message()} (see `{where} --help`)"
+        if "--json" in args:
+            click.echo(json.dumps({"ok": False, "error": message, "type": "UsageError"}))
+        else:
+            click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

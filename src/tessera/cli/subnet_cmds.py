@@ -172,7 +172,8 @@ def register_cmd(ctx: click.Context, netuid: int, stake_tsr: Decimal, account: s
             client.stake(signer, netuid, signer.address, want - have)
         stake = int(client.registry.call("stakeOf", netuid, signer.address))
         emit(as_json, {"netuid": netuid, "uid": uid, "hotkey": signer.address,
-                       "stake": amount_json(stake, 18, "TSR"), "staked_now": amount_json(max(want - have, 0), 18, "TSR")},
+                       "stake": amount_json(stake, 18, "TSR"),
+                       "staked_now": amount_json(max(want - have, 0), 18, "TSR")},
              f"{signer.address} is UID {uid} on subnet {netuid}, stake {units_text(stake, 18)} TSR")
 
 
@@ -276,7 +277,8 @@ def _validator_loop(settings: Settings, client: SubnetClient, hotkey: LocalAccou
               help="Directory the subnet's validators share to exchange epoch signatures.")
 @click.option("--interval", type=click.FloatRange(0.05, 3600), default=2.0, show_default=True,
               help="Seconds between passes.")
-@click.option("--passes", type=click.IntRange(0, 10**9), default=0, help="Stop after this many passes (0: run until interrupted).")
+@click.option("--passes", type=click.IntRange(0, 10**9), default=0,
+              help="Stop after this many passes (0: run until interrupted).")
 @account_option
 @password_file_option
 @click.pass_context

@@ -20,7 +20,8 @@ UNSAFE = "UNSAFE dev SRS (generated locally: fine for a devnet, forgeable in pro
 
 def circuit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
-        click.option("--batch", type=click.IntRange(1, 4096), default=1, show_default=True, help="Inferences per proof."),
+        click.option("--batch", type=click.IntRange(1, 4096), default=1, show_default=True,
+                     help="Inferences per proof."),
         click.option("--input-visibility", type=click.Choice(VISIBILITIES), default="hashed", show_default=True,
                      help="hashed: the proof shows a Poseidon hash of the input; public: every input value."),
         click.option("--output-visibility", type=click.Choice(VISIBILITIES), default="hashed", show_default=True,

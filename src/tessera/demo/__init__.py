@@ -1,5 +1,5 @@
 """`tessera demo`: the whole story on an embedded chain, one stage per capability."""
 
-from .runner import DemoReport, StageResult, run_demo
+from .runner import TYPICAL_SECONDS, DemoReport, StageResult, plan, run_demo, stage_names
 
-__all__ = ["DemoReport", "StageResult", "run_demo"]
+__all__ = ["TYPICAL_SECONDS", "DemoReport", "StageResult", "plan", "run_demo", "stage_names"]

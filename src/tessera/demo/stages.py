@@ -72,10 +72,11 @@ def emission_stage(ctx: DemoContext, out: StageResult) -> None:
         "balances_wei": after,
         "supply_matches_model": out.ok,
     }
-    names = {subnet_a.address: "subnet A", subnet_b.address: "subnet B", owner.address: "treasury"}
+    names = {rec.address: name for name, rec in d.manifest.contracts.items()}
+    names.update({subnet_a.address: "subnet A", subnet_b.address: "subnet B", owner.address: "treasury"})
     total_weight = sum(weights.values())
     out.lines = [f"Mined {due} blocks and distributed to {len(recipients)} recipients by weight:"]
-    out.lines += [f"  {names.get(r, r):<9}{r} (weight {weights[r]}/{total_weight}): "
+    out.lines += [f"  {names.get(r, 'account'):<15} {r} (weight {weights[r]}/{total_weight}): "
                   f"{_tsr(before[r])} -> {_tsr(after[r])}" for r in recipients]
     out.lines += [
         f"  minted {_tsr(minted)} = reference model {_tsr(expected)}: {'OK' if out.ok else 'MISMATCH'}",

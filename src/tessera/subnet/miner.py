@@ -47,10 +47,33 @@ def onnx_predictor(model_path: Path) -> Predictor:
         session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for bad files
         raise SubnetError(f"cannot load the miner's model {model_path}: {e}") from e
-    input_name = session.get_inputs()[0].name
+    first = session.get_inputs()[0]
+    input_name = first.name
+    shape = list(first.shape)
+    # a model exported with a fixed batch (shape [1, 4] rather than ["batch", 4]) answers in groups of that size
+    fixed_batch = shape[0] if shape and isinstance(shape[0], int) and shape[0] > 0 else None
+    width = shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None
+
+    def run(rows: np.ndarray) -> np.ndarray:
+        try:
+            return np.asarray(session.run(None, {input_name: rows})[0])
+        except Exception as e:  # onnxruntime's own error types: a bad request, named, not a server error
+            raise SubnetError(f"the model cannot run these inputs: {str(e).splitlines()[0][:200]}") from None
 
     async def predict(rows: list[list[float]]) -> list[list[float]]:
-        result = session.run(None, {input_name: np.asarray(rows, dtype=np.float32)})[0]
+        try:
+            batch = np.asarray(rows, dtype=np.float32)
+        except ValueError:
+            raise SubnetError("input rows must all have the same length") from None
+        if width is not None and batch.shape[1:] != (width,):
+            raise SubnetError(f"each input row needs {width} numbers; got rows of {batch.shape[1:]}")
+        if fixed_batch is None:
+            result = run(batch)
+        else:
+            pad = (-len(batch)) % fixed_batch
+            padded = np.concatenate([batch, np.zeros((pad, *batch.shape[1:]), np.float32)]) if pad else batch
+            result = np.concatenate([run(padded[i:i + fixed_batch]) for i in range(0, len(padded), fixed_batch)])
+            result = result[:len(batch)]
         return [[round(float(v), 6) for v in row] for row in result]
 
     return predict
@@ -73,7 +96,10 @@ def create_miner_app(hotkey: LocalAccount, predictor: Predictor, *, max_rows: in
         except ValueError:
             raise HTTPException(422, "challenge must be hex") from None
         start = time.perf_counter()
-        outputs = await predictor(req.inputs)
+        try:
+            outputs = await predictor(req.inputs)
+        except SubnetError as e:
+            raise HTTPException(400, str(e)) from None
         served["requests"] += 1
         signed = hotkey.sign_message(encode_defunct(primitive=answer_digest(req.challenge, outputs)))
         return {"hotkey": hotkey.address, "outputs": outputs, "compute_ms": (time.perf_counter() - start) * 1000,

@@ -177,7 +177,7 @@ def compile_model(
     options = options or ZkOptions()
     cache_dir = cache_dir or default_cache_dir()
     source = Path(model_path)
-    model = onnx_graph.load_model(source)
+    model = onnx_graph.fill_default_attributes(onnx_graph.load_model(source))
     onnx_graph.input_specs(model)  # dynamic shapes are refused before any work
     onnx_graph.output_specs(model)
     circuit_model = onnx_graph.batch_model(model, options.batch)

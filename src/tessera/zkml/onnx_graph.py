@@ -154,3 +154,37 @@ def batch_model(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
     out.ir_version = model.ir_version
     onnx.checker.check_model(out)
     return out
+
+
+def fill_default_attributes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Write out the attributes ONNX lets an exporter omit (they have defaults), because ezkl reads them as
+    required: Conv/ConvTranspose/pooling `strides`, `pads`, `dilations`, `group`, `kernel_shape`. A model whose
+    attributes are all present (torch's exports) comes back byte-identical, so its model id does not change."""
+    weights = {t.name: list(t.dims) for t in model.graph.initializer}
+    for node in model.graph.node:
+        have = {a.name for a in node.attribute}
+
+        def add(name: str, value: object) -> None:
+            if name not in have:
+                node.attribute.append(helper.make_attribute(name, value))
+                have.add(name)
+
+        if node.op_type in ("Conv", "ConvTranspose", "MaxPool", "AveragePool"):
+            kernel: list[int] | None = None
+            if "kernel_shape" in have:
+                kernel = list(next(a for a in node.attribute if a.name == "kernel_shape").ints)
+            elif node.op_type.startswith("Conv") and len(node.input) > 1 and node.input[1] in weights:
+                kernel = weights[node.input[1]][2:]
+                add("kernel_shape", kernel)
+            if kernel is None:
+                raise UnsupportedModelError(f"node {node.name or node.op_type!r} ({node.op_type}) has no kernel_shape "
+                                            "and its weights are not constants: export it with kernel_shape set")
+            dims = len(kernel)
+            add("strides", [1] * dims)
+            if "auto_pad" not in have or next(a for a in node.attribute if a.name == "auto_pad").s in (b"NOTSET", b""):
+                add("pads", [0] * (2 * dims))
+            if node.op_type != "AveragePool":
+                add("dilations", [1] * dims)
+            if node.op_type.startswith("Conv"):
+                add("group", 1)
+    return model

@@ -28,6 +28,16 @@ def felt_to_int(felt: str) -> int:
     return int.from_bytes(bytes.fromhex(felt.removeprefix("0x")), "little")
 
 
+def signed_felt(value: int) -> int:
+    """A field element as the signed integer it encodes (negatives wrap to the top of the field)."""
+    return value - FIELD_MODULUS if value > FIELD_MODULUS // 2 else value
+
+
+def decode_quantized(values: list[int], scale: int) -> list[float]:
+    """Outputs committed on-chain (field elements, fixed point at 2**scale) as the numbers they stand for."""
+    return [signed_felt(int(v)) / 2**scale for v in values]
+
+
 class _SplitInstances:
     """Public instances: the input's first (`input_instances` of them), then the output's."""
 
