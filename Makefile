@@ -60,6 +60,7 @@ bench: setup
 	$(PY) bench/yuma.py
 	$(PY) bench/subnet.py
 	$(PY) bench/coprocessor.py
+	$(PY) bench/cli_startup.py
 
 # zkML: every model x batch through the pipeline and direct ezkl (about half an hour on 2 cores)
 bench-zkml: setup

@@ -120,3 +120,15 @@ def test_installed_entry_point_runs_the_demo_json(tmp_path: Path) -> None:
     # two proposals, each committed then revealed: at most 2 + 2 blocks after the first proposal
     assert 1 <= f["latency_blocks"] <= 5 and 0 < f["gas_per_delivery"] < 2_000_000
     assert f["node_fees_earned"] == 2 * f["fee"] and f["gas_reimbursed_wei"] > 0
+
+
+def test_help_and_version_import_nothing_heavy() -> None:
+    """Start-up speed is measured in bench/cli_startup.py; this guards its cause: `--help` must not import the
+    chain, crypto or ML stacks (they cost seconds)."""
+    probe = ("import sys\nfrom tessera.cli.main import main\n"
+             "for argv in (['--help'], ['--version']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "heavy = [m for m in ('eth_account', 'eth', 'web3', 'torch', 'onnxruntime', 'ezkl', 'numpy', 'fastapi')"
+             " if m in sys.modules]\nprint('HEAVY', heavy)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr

@@ -23,7 +23,7 @@ class NodeLog:
         now = datetime.datetime.now(datetime.timezone.utc)
         if self.as_json:
             record = {"ts": now.isoformat(timespec="milliseconds"), "level": level, "node": self.node,
-                      "event": event, **fields}
+                      "event": event, "message": text, **{k: v for k, v in fields.items() if k != "message"}}
             sys.stderr.write(json.dumps(record, default=str) + "\n")
             sys.stderr.flush()
             return

@@ -17,7 +17,7 @@ from eth_account.signers.local import LocalAccount
 from ..chain.base import Chain
 from ..config import Settings
 from ..sqlite_store import bind_chain
-from ..errors import ConfigError, EpochInputError, InsufficientFunds
+from ..errors import ChainError, ConfigError, EpochInputError, InsufficientFunds
 from ..units import amount_json, units_text
 from ..market.spec import load_yaml_mapping
 from ..subnet.client import SubnetClient, SubnetHyper
@@ -216,19 +216,24 @@ def miner() -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=8801, show_default=True)
 @account_option
 @password_file_option
+@json_option
 @click.pass_context
 @handle_errors
 def miner_run(ctx: click.Context, netuid: int, model_path: Path, host: str, port: int, account: str | None,
-              password_file: Path | None) -> None:
-    """Register (if needed) and serve POST /predict until interrupted."""
+              password_file: Path | None, as_json: bool) -> None:
+    """Register (if needed) and serve POST /predict until interrupted (--json: JSON log lines)."""
     import uvicorn
+
+    from .nodelog import NodeLog
 
     settings = settings_from(ctx)
     with subnet_client(settings) as (chain, client):
         hotkey = _local_account(resolve_signer(settings, chain, account, password_file))
         uid = client.register(hotkey, netuid)
     app = create_miner_app(hotkey, onnx_predictor(model_path))
-    click.echo(f"miner UID {uid} ({hotkey.address}) on subnet {netuid}, listening on {host}:{port}", err=True)
+    log = NodeLog(f"miner {hotkey.address[:10]}", as_json=as_json)
+    log.event("start", f"UID {uid} on subnet {netuid}, serving {model_path.name} on {host}:{port}", uid=uid,
+              netuid=netuid, host=host, port=port)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -281,21 +286,28 @@ def _validator_loop(settings: Settings, client: SubnetClient, hotkey: LocalAccou
               help="Stop after this many passes (0: run until interrupted).")
 @account_option
 @password_file_option
+@json_option
 @click.pass_context
 @handle_errors
 def validator_run(ctx: click.Context, netuid: int, miners_path: Path, data_path: Path,
                   signatures_dir: Path | None, interval: float, passes: int, account: str | None,
-                  password_file: Path | None) -> None:
-    """Run the validator loop; each pass prints what it did. State: <data dir>/validator/."""
+                  password_file: Path | None, as_json: bool) -> None:
+    """Run the validator loop; each pass logs what it did (--json: JSON lines). State: <data dir>/validator/."""
+    from .nodelog import NodeLog
+
     settings = settings_from(ctx)
     with subnet_client(settings) as (chain, client):
         hotkey = _local_account(resolve_signer(settings, chain, account, password_file))
         loop = _validator_loop(settings, client, hotkey, netuid, miners_path, data_path, signatures_dir)
+        log = NodeLog(f"validator {hotkey.address[:10]}", as_json=as_json)
 
         async def main() -> None:
             done = 0
             while passes == 0 or done < passes:
-                click.echo(await loop.step())
+                try:
+                    log.event("pass", await loop.step(), netuid=netuid, block=chain.block_number())
+                except ChainError as e:  # the chain may come back: say so and keep going
+                    log.error("error", f"chain: {e}", message=str(e))
                 done += 1
                 await asyncio.sleep(interval)
 
@@ -314,7 +326,8 @@ def validator_run(ctx: click.Context, netuid: int, miners_path: Path, data_path:
 @handle_errors
 def validator_status(ctx: click.Context, netuid: int, account: str | None, password_file: Path | None,
                      as_json: bool) -> None:
-    """What this validator has committed, revealed and carried (read from its SQLite state)."""
+    """What this validator has committed, revealed and carried: its last finalized epoch, the next epoch block,
+    a pending reveal, carried bond rows and permits (read from its SQLite state and the chain)."""
     settings = settings_from(ctx)
     with subnet_client(settings) as (chain, client):
         hotkey = resolve_signer(settings, chain, account, password_file)

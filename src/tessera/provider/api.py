@@ -50,6 +50,8 @@ def bad_request_line(e: RequestValidationError, path: str) -> str:
     loc = ".".join(str(p) for p in err["loc"])
     if err["type"] == "json_invalid":
         what = "the body is not valid JSON"
+    elif tuple(err["loc"]) == ("body",):
+        what = "the body must be a JSON object"
     else:
         what = f"{loc}: {err['msg']}"
     shape = next((v for k, v in SHAPES.items() if path.endswith("/" + k)), None)

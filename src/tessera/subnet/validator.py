@@ -208,6 +208,7 @@ class ValidatorLoop:
         self.node = node
         self.miners = miners
         self.signatures_dir = signatures_dir
+        self._last_head: int | None = None
         signatures_dir.mkdir(parents=True, exist_ok=True)
 
     async def step(self) -> str:
@@ -240,7 +241,11 @@ class ValidatorLoop:
             store.put(f"committed_period:{netuid}", period)
             return f"committed weights on {len(uids)} miners (revealed after the next epoch boundary)"
         if head < client.next_epoch_block(netuid):
-            return f"waiting for block {client.next_epoch_block(netuid)} (epoch {target})"
+            stalled = head == self._last_head
+            self._last_head = head
+            why = (f"; the head has not moved from block {head}: a devnet that mines only on transactions needs "
+                   "`tessera devnet up --block-time 1` (or `tessera devnet mine N`)") if stalled else f" (head {head})"
+            return f"waiting for block {client.next_epoch_block(netuid)} (epoch {target}){why}"
         comp, signature = node.compute_and_sign()
         mine = self.signatures_dir / f"{netuid}-{comp.epoch}-{node.hotkey.address}.json"
         mine.write_text(json.dumps({"root": comp.result.result_root.hex(), "state": comp.result.state_root.hex(),

@@ -1,0 +1,194 @@
+"""The docs' flows walked as a user would: only `tessera` commands, each in its own process, from an empty data
+dir, on a devnet (anvil with --block-time, so time moves without transactions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from tessera.accounts.dev import dev_account
+from tessera.demo.models import write_classifier
+
+pytestmark = pytest.mark.anvil
+
+
+class User:
+    """One person at a terminal: a data dir, a devnet URL once it is up."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.url: str | None = None
+        self.env = {**os.environ, "TESSERA_HOME": str(home), "TESSERA_ZK_CACHE": str(home / "zk")}
+
+    def argv(self, *args: str) -> list[str]:
+        base = [sys.executable, "-m", "tessera", "--data-dir", str(self.home)]
+        return base + (["--rpc-url", self.url] if self.url else []) + list(args)
+
+    def run(self, *args: str, ok: bool = True) -> dict[str, Any]:
+        out = subprocess.run(self.argv(*args, "--json"), capture_output=True, text=True, env=self.env, timeout=300)
+        assert "Traceback" not in out.stderr, out.stderr
+        if ok:
+            assert out.returncode == 0, (args, out.stdout, out.stderr)
+        body: dict[str, Any] = json.loads(out.stdout)
+        return body
+
+    def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.argv(*args), stdout=log.open("wb"), stderr=subprocess.STDOUT, env=self.env)
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def user(tmp_path: Path) -> Any:
+    u = User(tmp_path / "home")
+    up = u.run("devnet", "up", "--block-time", "1")
+    u.url = up["url"]
+    yield u
+    u.url = None
+    u.run("devnet", "down")
+
+
+def test_market_tenant_and_provider_flow(user: User, tmp_path: Path) -> None:
+    """devnet up → deploy → fund → a provider node bids → the auction closes itself → `market accept --order`
+    resends the manifest to the existing lease → the provider acknowledges (billing starts) → close, refund."""
+    user.run("deploy")
+    provider_key = tmp_path / "provider.key"
+    provider_key.write_text(dev_account(1).key.hex())
+    password = tmp_path / "pw"
+    password.write_text("correct horse\n")
+    prov = user.run("account", "import", "prov", "--key-file", str(provider_key), "--password-file", str(password))
+    tenant = dev_account(0).address
+    funded = user.run("devnet", "fund", tenant, "--stable", "50")
+    assert funded["stable"]["decimal"] == "50.00"
+    port = 18700 + os.getpid() % 1000
+    (tmp_path / "provider.yaml").write_text(yaml.safe_dump({
+        "endpoint": f"http://127.0.0.1:{port}", "listen": {"host": "127.0.0.1", "port": port}, "region": "eu",
+        "capacity": {"cpu": 4, "memory": "8Gi", "storage": "10Gi"}, "prices": {"cpu": 0.2, "memory_gb": 0.01},
+        "bond": 10}))
+    write_classifier(tmp_path / "model.onnx")
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({
+        "name": "clf", "resources": {"cpu": 1, "memory": "1Gi", "storage": "1Gi"}, "requirements": {"region": "eu"},
+        "max_price_per_hour": "1.00", "deposit": "5", "bid_window": 5,
+        "workload": {"kind": "onnx", "model": "model.onnx"}}))
+    node = user.start("provider", "run", "--config", str(tmp_path / "provider.yaml"), "--account", "prov",
+                      "--password-file", str(password), "--interval", "0.5", "--json", log=tmp_path / "provider.log")
+    try:
+        wait_for(lambda: "\"event\": \"start\"" in (tmp_path / "provider.log").read_text(), 90, "the provider to start")
+        order = user.run("market", "deploy", str(tmp_path / "spec.yaml"))
+        assert order["deposit"] == {"base": "5000000", "decimal": "5.00", "unit": "tUSD"}
+        oid = str(order["order_id"])
+        wait_for(lambda: user.run("market", "status", oid)["state"] == "leased", 90,
+                 "the provider to close the auction it won")
+        assert user.run("market", "status", oid)["lease"]["state"] == "starting"  # nothing bills yet
+        accepted = user.run("market", "accept", "--order", oid)  # the lease exists: this sends the manifest
+        assert accepted["already_leased"] is True and accepted["manifest"]["status"] == "running"
+        again = user.run("market", "accept", "--order", oid)  # idempotent
+        assert again["manifest"]["already"] is True
+        wait_for(lambda: user.run("market", "status", oid)["lease"]["state"] == "active", 90,
+                 "the provider to acknowledge the running workload")
+        lease_id = str(accepted["lease_id"])
+        closed = user.run("market", "close", lease_id)
+        assert closed["reason"] == "tenant" and int(closed["refund"]["base"]) > 4_900_000
+        events = [json.loads(line)["event"] for line in (tmp_path / "provider.log").read_text().splitlines()
+                  if line.startswith("{")]
+        assert {"registered", "start", "bid", "acknowledged"} <= set(events), events
+    finally:
+        node.send_signal(signal.SIGTERM)
+        node.wait(timeout=30)
+    balance = user.run("account", "balance", prov["address"])
+    assert float(balance["stable"]["decimal"]) > 0  # its bid deposit came back, plus what the lease paid
+
+
+def test_restarted_devnet_state_is_one_line(user: User) -> None:
+    """`devnet down; devnet up` keeps the chain id but not the chain: old manifests and orders are refused by name."""
+    user.run("deploy")
+    user.run("devnet", "fund", dev_account(0).address, "--stable", "5")
+    url = user.url
+    user.url = None
+    user.run("devnet", "down")
+    user.url = user.run("devnet", "up", "--block-time", "1")["url"]
+    assert user.url == url or user.url
+    out = user.run("market", "status", "1", ok=False)
+    assert out["ok"] is False and "the chain was reset" in out["error"] and "tessera deploy" in out["error"]
+    user.run("deploy")  # the fix named in the message works
+    out = user.run("market", "status", "1", ok=False)
+    assert "does not exist" in out["error"]
+
+
+def test_subnet_miner_and_validator_flow(user: User, tmp_path: Path) -> None:
+    """create a subnet → register a miner and a staked validator → `subnet miner run` serves → `subnet validator
+    run` scores, commits, reveals after the boundary, signs and finalizes an epoch → `validator status` shows it."""
+    import numpy as np
+
+    from tessera.demo.models import reference_probabilities
+
+    user.run("deploy")
+    password = tmp_path / "pw"
+    password.write_text("pw\n")
+    names = {}
+    for name, index in (("miner", 2), ("val", 3)):
+        key = tmp_path / f"{name}.key"
+        key.write_text(dev_account(index).key.hex())
+        names[name] = user.run("account", "import", name, "--key-file", str(key), "--password-file",
+                               str(password))["address"]
+    user.run("devnet", "fund", dev_account(0).address, "--tsr", "100")
+    user.run("devnet", "fund", names["val"], "--tsr", "10")
+    created = user.run("subnet", "create", "--tempo", "10", "--max-uids", "8", "--max-validators", "4")
+    netuid = str(created["netuid"])
+    miner_uid = user.run("subnet", "register", netuid, "--account", "miner", "--password-file", str(password))["uid"]
+    staked = user.run("subnet", "register", netuid, "--stake", "10", "--account", "val", "--password-file",
+                      str(password))
+    assert staked["stake"]["decimal"] == "10.00"
+    again = user.run("subnet", "register", netuid, "--stake", "10", "--account", "val", "--password-file",
+                     str(password))
+    assert again["staked_now"]["base"] == "0"  # idempotent: no second stake
+    write_classifier(tmp_path / "model.onnx")
+    port = 18800 + os.getpid() % 1000
+    (tmp_path / "miners.yaml").write_text(yaml.safe_dump({miner_uid: f"http://127.0.0.1:{port}"}))
+    rows = np.random.default_rng(0).normal(size=(8, 4)) + [5.8, 3.0, 3.8, 1.2]
+    (tmp_path / "data.json").write_text(json.dumps({"inputs": rows.tolist(),
+                                                    "labels": reference_probabilities(rows).argmax(axis=1).tolist()}))
+    miner = user.start("subnet", "miner", "run", "--netuid", netuid, "--model", str(tmp_path / "model.onnx"),
+                       "--port", str(port), "--account", "miner", "--password-file", str(password),
+                       log=tmp_path / "miner.log")
+    try:
+        wait_for(lambda: "serving" in (tmp_path / "miner.log").read_text(), 90, "the miner to serve")
+        validator = user.start("subnet", "validator", "run", "--netuid", netuid, "--miners",
+                               str(tmp_path / "miners.yaml"), "--data", str(tmp_path / "data.json"), "--interval",
+                               "0.5", "--passes", "240", "--account", "val", "--password-file", str(password),
+                               "--json", log=tmp_path / "validator.log")
+        try:
+            def finalized() -> bool:
+                lines = [json.loads(line) for line in (tmp_path / "validator.log").read_text().splitlines()
+                         if line.startswith("{") and line.endswith("}")]
+                return any(r["event"] == "pass" and r["message"].startswith("finalized epoch") for r in lines)
+
+            wait_for(finalized, 240, "the validator to finalize an epoch")
+        finally:
+            validator.send_signal(signal.SIGTERM)
+            validator.wait(timeout=30)
+        status = user.run("subnet", "validator", "status", "--netuid", netuid, "--account", "val",
+                          "--password-file", str(password))
+        assert status["last_finalized_epoch"] >= 1
+        shown = user.run("subnet", "show", netuid)
+        assert [n["uid"] for n in shown["neurons"]] == [0, 1]
+    finally:
+        miner.send_signal(signal.SIGTERM)
+        miner.wait(timeout=30)
