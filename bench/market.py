@@ -61,6 +61,7 @@ def lifecycle_gas() -> dict[str, object]:
     lease_id = c.order(order_id).lease_id
     gas["refund_losing_bid"] = d.market.transact(owner, "refundBid", c.bids_for(order_id)[0].bid_id).gas_used
     winner = providers[2]
+    gas["acknowledge"] = d.market.transact(winner, "acknowledge", lease_id).gas_used  # billing starts here
     chain.increase_time(100)
     gas["heartbeat"] = d.market.transact(winner, "heartbeat", lease_id).gas_used
     chain.increase_time(100)
@@ -73,8 +74,8 @@ def lifecycle_gas() -> dict[str, object]:
     order2 = d.market.events(r)[0].args["orderId"]
     bid2 = d.market.events(d.market.transact(providers[0], "bid", order2, USD))[0].args["bidId"]
     gas["accept_bid"] = d.market.transact(tenant, "acceptBid", bid2).gas_used
-    lifecycle = ["create_order", "bid_first", "bid_improving", "close_auction", "refund_losing_bid", "heartbeat",
-                 "withdraw", "close_lease"]
+    lifecycle = ["create_order", "bid_first", "bid_improving", "close_auction", "refund_losing_bid", "acknowledge",
+                 "heartbeat", "withdraw", "close_lease"]
     base = gas["baseline_erc20_transfer"]
     return {
         "gas": gas,

@@ -70,9 +70,9 @@ contract Market is Owned {
         uint64 lastHeartbeat;
         uint64 pausedAt;
         uint64 billedSeconds;
+        uint64 startBy; // a Starting lease not acknowledged by then can be closed by anyone, fully refunded
         uint256 charged; // total billed so far: floor(price * billedSeconds / 3600)
         uint256 escrow;
-        uint64 startBy; // a Starting lease not acknowledged by then can be closed by anyone, fully refunded
     }
 
     /// @notice A lease as of now, with lazy settlement applied.

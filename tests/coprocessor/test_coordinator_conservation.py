@@ -211,8 +211,10 @@ class CoordinatorConservation(RuleBasedStateMachine):
         assert self.token.call("balanceOf", self.c.address) == bonds
 
 
+# derandomized: the suite runs the same examples every time (the check below needs them to reach completions,
+# and a random draw of 8 short runs sometimes did not); `make fuzz` explores with fresh randomness
 CoordinatorConservation.TestCase.settings = settings(
-    max_examples=8, stateful_step_count=30, deadline=None,
+    max_examples=8, stateful_step_count=30, deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 

@@ -248,5 +248,9 @@ def refund_cmd(ctx: click.Context, request_id: int, interval: int, account: str 
 def health_cmd(endpoint: str, as_json: bool) -> None:
     """Ask a running node what it is doing."""
     body = ask_node(endpoint, "/health", "coprocessor")
-    emit(as_json, body, f"node {body.get('node')}: jobs {json.dumps(body.get('jobs'))}, bond {body.get('bond')}, "
-                        f"last error: {body.get('last_error')}")
+    bond = body.get("bond")
+    bond_text = f"{units_text(int(bond), 18)} TSR" if isinstance(bond, (int, str)) and str(bond).isdigit() else bond
+    text = f"node {body.get('node')}: jobs {json.dumps(body.get('jobs'))}, bond {bond_text}"
+    if body.get("last_error"):
+        text += f"\nlast error: {body['last_error']}"
+    emit(as_json, body, text)

@@ -184,9 +184,9 @@ class Lease:
     last_heartbeat: int
     paused_at: int
     billed_seconds: int
+    start_by: int  # a STARTING lease not acknowledged by then: anyone may close it for a full refund
     charged: int
     escrow: int
-    start_by: int  # a STARTING lease not acknowledged by then: anyone may close it for a full refund
 
     @classmethod
     def from_abi(cls, lease_id: int, raw: Any) -> "Lease":
