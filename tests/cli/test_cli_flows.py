@@ -119,7 +119,6 @@ def test_market_tenant_and_provider_flow(user: User, tmp_path: Path) -> None:
 def test_restarted_devnet_state_is_one_line(user: User) -> None:
     """`devnet down; devnet up` keeps the chain id but not the chain: old manifests and orders are refused by name."""
     user.run("deploy")
-    user.run("devnet", "fund", dev_account(0).address, "--stable", "5")
     url = user.url
     user.url = None
     user.run("devnet", "down")

@@ -76,8 +76,8 @@ def _stages() -> list[tuple[str, Stage]]:
 
 # Seconds each stage usually takes on a 2-core machine with a warm zk cache (a cold cache adds key setup:
 # about a minute for zkml and coprocessor), for progress estimates; measured with `tessera demo --json`.
-TYPICAL_SECONDS = {"chain": 1, "deploy": 3, "emission": 2, "halving": 1, "events": 2, "market": 15, "zkml": 40,
-                   "subnet": 25, "coprocessor": 45}
+TYPICAL_SECONDS = {"chain": 1, "deploy": 3, "emission": 1, "halving": 2, "events": 1, "market": 12, "zkml": 70,
+                   "subnet": 37, "coprocessor": 80}
 # every stage runs on the deployed protocol
 _REQUIRES = {"chain": [], "deploy": ["chain"]}
 
