@@ -191,3 +191,46 @@ def test_subnet_miner_and_validator_flow(user: User, tmp_path: Path) -> None:
     finally:
         miner.send_signal(signal.SIGTERM)
         miner.wait(timeout=30)
+
+
+def test_zk_and_coprocessor_flow(user: User, tmp_path: Path, mlp_path: Path, zk_cache: Path) -> None:
+    """zk prove → zk verify --onchain from a fresh data dir (the embedded devnet deploys itself) → on the devnet:
+    `coprocessor run` (a process; it registers the model and bonds from the devnet's deployer) → `coprocessor
+    request` → `coprocessor status` shows the output, decoded."""
+    user.env["TESSERA_ZK_CACHE"] = str(zk_cache)  # the compiled MLP the other zk tests share
+    sample = {"input_data": [[0.5, -0.25, 0.75, 0.1]]}
+    (tmp_path / "input.json").write_text(json.dumps(sample))
+    url, user.url = user.url, None  # first on the embedded chain, from an empty data dir
+    embedded = User(tmp_path / "fresh")
+    embedded.env["TESSERA_ZK_CACHE"] = str(zk_cache)
+    proved = embedded.run("zk", "prove", str(mlp_path), "--input", str(tmp_path / "input.json"), "--out",
+                          str(tmp_path / "proof.json"), "--input-visibility", "public", "--output-visibility", "public")
+    assert len(proved["outputs"][0]) == 3
+    onchain = embedded.run("zk", "verify", str(tmp_path / "proof.json"), "--onchain")
+    assert onchain["valid"] is True and onchain["onchain"] is True and onchain["gas"] > 0
+    user.url = url
+    user.run("deploy")
+    port = 18900 + os.getpid() % 1000
+    (tmp_path / "node.yaml").write_text(yaml.safe_dump({
+        "listen": {"host": "127.0.0.1", "port": port}, "min_fee": 0.001, "bond": 100,
+        "models": [{"onnx": str(mlp_path), "input_visibility": "public", "output_visibility": "public",
+                    "register": True}]}))
+    node = user.start("coprocessor", "run", "--config", str(tmp_path / "node.yaml"), "--interval", "0.5", "--json",
+                      log=tmp_path / "node.log")
+    try:
+        wait_for(lambda: "\"event\": \"start\"" in (tmp_path / "node.log").read_text(), 120, "the node to start")
+        req = user.run("coprocessor", "request", str(mlp_path), "--input", str(tmp_path / "input.json"),
+                       "--input-visibility", "public", "--output-visibility", "public", "--mode", "none",
+                       "--fee", "0.001")
+        rid = str(req["request_id"])
+        status = wait_for(lambda: (s := user.run("coprocessor", "status", rid))["status"] == "completed" and s, 180,
+                          "the node to deliver")
+        decoded = status["result"]["decoded"]
+        assert len(decoded) == 3 and all(isinstance(v, float) for v in decoded)
+        assert all(isinstance(v, str) for v in status["result"]["output"])  # uint256 stay exact in --json
+        events = {json.loads(line)["event"] for line in (tmp_path / "node.log").read_text().splitlines()
+                  if line.startswith("{")}
+        assert {"start", "computed", "sent"} <= events, events
+    finally:
+        node.send_signal(signal.SIGTERM)
+        node.wait(timeout=30)

@@ -22,6 +22,7 @@ def test_request_run_status(run, mlp_path: Path, tmp_path: Path) -> None:  # typ
     assert code == 0 and ran["sent"] == [[req["request_id"], 0]], ran
     code, status = run("coprocessor", "status", str(req["request_id"]))
     assert code == 0 and status["status"] == "completed" and len(status["result"]["output"]) == 3, status
+    assert len(status["result"]["decoded"]) == 3  # field elements shown as the numbers they stand for
 
     code, err = run("coprocessor", "refund", str(req["request_id"]))
     assert code == 1 and "JobClosed" in err["error"]
