@@ -66,3 +66,41 @@ def test_malformed_spec_is_one_clear_line(tmp_path: Path) -> None:
     run(home, "deploy")
     out = run(home, "market", "deploy", str(tmp_path / "bad.yaml"))
     assert out["ok"] is False and "resources.cpu" in out["error"] and "not a number" in out["error"]
+
+
+def test_accept_with_an_unreachable_provider_can_be_retried_and_bills_nothing(tmp_path: Path) -> None:
+    """The provider wins but its endpoint does not answer: the lease exists, nothing bills (it was never
+    acknowledged), the error names the retry, the retry does not revert, and `cancel`/`close` give it all back."""
+    home = tmp_path / "home"
+    run(home, "deploy")
+    settings = load_settings(home)
+    write_classifier(tmp_path / "model.onnx")
+    (tmp_path / "eu.yaml").write_text(SPEC % ("eu", "1.50"))
+    tenant = dev_account(0)
+    run(home, "devnet", "fund", tenant.address, "--stable", "20")
+    order = run(home, "market", "deploy", str(tmp_path / "eu.yaml"))
+    spare = run(home, "market", "deploy", str(tmp_path / "eu.yaml"))
+    with EmbeddedChain(settings.embedded_chain_path) as chain:
+        manifest = read_manifest(manifest_path(settings.deployments_dir, chain.chain_id))
+        assert manifest is not None
+        d = Deployment.from_manifest(chain, manifest)
+        p = dev_account(1)
+        fund_stablecoin(chain, d, tenant, p.address, 10 * 10**6)
+        fund_tsr(chain, d, tenant, p.address, 10 * 10**18)
+        client = MarketClient(chain, d)
+        client.register_provider(p, endpoint="http://127.0.0.1:9", region="eu", gpu_model="",
+                                 capacity=Resources(4000, 8192, 100), prices=Prices(100_000, 0, 0), bond=10 * 10**18)
+        bid_id, _ = client.place_bid(p, order["order_id"], 500_000)
+    first = run(home, "market", "accept", str(bid_id))
+    assert first["ok"] is False and "nothing bills" in first["error"]
+    assert f"market accept --order {order['order_id']}" in first["error"]
+    retry = run(home, "market", "accept", "--order", str(order["order_id"]))
+    assert retry["ok"] is False and "OrderNotOpen" not in retry["error"]  # the retry reaches the provider again
+    status = run(home, "market", "status", str(order["order_id"]))
+    assert status["lease"]["state"] == "starting" and status["lease"]["escrow"]["decimal"] == "2.00"
+    closed = run(home, "market", "close", str(status["lease"]["lease_id"]))
+    assert closed["refund"]["decimal"] == "2.00"  # all of it: the workload never started
+    cancelled = run(home, "market", "cancel", str(spare["order_id"]))
+    assert cancelled["refund"] == {"base": "2000000", "decimal": "2.00", "unit": "tUSD"}
+    again = run(home, "market", "cancel", str(spare["order_id"]))
+    assert again["ok"] is False and "cancelled already" in again["error"]
