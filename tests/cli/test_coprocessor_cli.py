@@ -18,6 +18,7 @@ def test_request_run_status(run, mlp_path: Path, tmp_path: Path) -> None:  # typ
     code, req = run("coprocessor", "request", str(mlp_path), "--input", str(tmp_path / "input.json"),
                     "--input-visibility", "public", "--output-visibility", "public", "--mode", "none")
     assert code == 0, req
+    assert req["escrow"]["unit"] == "tUSD" and req["gas_deposit"]["unit"] == "ETH" and int(req["escrow"]["base"]) > 0
     code, ran = run("coprocessor", "run", "--config", str(config), "--once")
     assert code == 0 and ran["sent"] == [[req["request_id"], 0]], ran
     code, status = run("coprocessor", "status", str(req["request_id"]))

@@ -91,6 +91,8 @@ def test_accept_with_an_unreachable_provider_can_be_retried_and_bills_nothing(tm
         client.register_provider(p, endpoint="http://127.0.0.1:9", region="eu", gpu_model="",
                                  capacity=Resources(4000, 8192, 100), prices=Prices(100_000, 0, 0), bond=10 * 10**18)
         bid_id, _ = client.place_bid(p, order["order_id"], 500_000)
+    bids = run(home, "market", "bids", str(order["order_id"]))
+    assert bids["bids"][0]["price_per_hour"] == {"base": "500000", "decimal": "0.50", "unit": "tUSD"}
     first = run(home, "market", "accept", str(bid_id))
     assert first["ok"] is False and "nothing bills" in first["error"]
     assert f"market accept --order {order['order_id']}" in first["error"]

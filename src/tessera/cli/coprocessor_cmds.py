@@ -13,7 +13,7 @@ from ..coprocessor import (CoordinatorClient, CoprocessorConfig, CoprocessorNode
                            RequestParams, encode_json_input, hash_instances)
 from ..coprocessor.config import compile_models, describe, load_node_file
 from ..errors import CoprocessorError, InsufficientFunds
-from ..units import units_text
+from ..units import amount_json, units_text
 from ..protocol.faucet import fund_stablecoin, top_up_on_devnet
 from ..zkml import InferenceClient, input_commitment, load_input
 from .options import (AMOUNT, ID, UINT64, TokenAmount, account_option, base_units, deployed, fmt_time, handle_errors,
@@ -131,9 +131,11 @@ def request_cmd(ctx: click.Context, model: Path, input_path: Path, batch: int, i
                                count, period)
         minted = _fund_escrow_on_devnet(chain, deployment, signer, client.escrow(params))
         request_id, receipt = client.request(signer, params, encode_json_input(data))
+        dec = int(deployment.stablecoin.call("decimals"))
         emit(as_json, {"request_id": request_id, "block": receipt.block_number, "params": params.to_json(),
-                       "gas_deposit_wei": client.gas_deposit(params), "escrow": client.escrow(params),
-                       "minted_dev_stablecoin": minted},
+                       "gas_deposit": amount_json(client.gas_deposit(params), 18, "ETH"),
+                       "escrow": amount_json(client.escrow(params), dec, str(deployment.stablecoin.call("symbol"))),
+                       "minted_dev_stablecoin": amount_json(minted, dec, str(deployment.stablecoin.call("symbol")))},
              f"request {request_id} created in block {receipt.block_number} ({mode}, {redundancy} node(s), "
              f"{count} interval(s))")
 

@@ -103,9 +103,11 @@ def bids_cmd(ctx: click.Context, order_id: int, as_json: bool) -> None:
     """List the bids on an order, best first."""
     with market_client(settings_from(ctx)) as (_chain, client):
         bids = sorted(client.bids_for(order_id), key=lambda b: (b.price_per_hour, b.bid_id))
-        dec = client.decimals
-    emit(as_json, {"order_id": order_id, "bids": [asdict(b) for b in bids]},
-         lambda: "\n".join([f"bid {b.bid_id}: {b.provider} {money(b.price_per_hour, dec)}/h" for b in bids])
+        dec, unit = client.decimals, _unit(client)
+    rows = [{**asdict(b), "price_per_hour": amount_json(b.price_per_hour, dec, unit),
+             "deposit": amount_json(b.deposit, dec, unit)} for b in bids]
+    emit(as_json, {"order_id": order_id, "bids": rows},
+         lambda: "\n".join([f"bid {b.bid_id}: {b.provider} {money(b.price_per_hour, dec)} {unit}/h" for b in bids])
          or f"no bids on order {order_id} yet: `tessera market status {order_id}` explains why")
 
 
