@@ -12,9 +12,9 @@ import click
 from ..coprocessor import (CoordinatorClient, CoprocessorConfig, CoprocessorNode, JobStatus, ProofMode,
                            RequestParams, encode_json_input, hash_instances)
 from ..coprocessor.config import compile_models, describe, load_node_file
-from ..errors import CoprocessorError, InsufficientFunds
+from ..errors import CoprocessorError
 from ..units import amount_json, units_text
-from ..protocol.faucet import fund_stablecoin, top_up_on_devnet
+from ..protocol.faucet import fund_stablecoin, require_balance, top_up_on_devnet
 from ..zkml import InferenceClient, input_commitment, load_input
 from .options import (AMOUNT, ID, UINT64, TokenAmount, account_option, base_units, deployed, fmt_time, handle_errors,
                       json_option, password_file_option, resolve_signer, settings_from)
@@ -149,12 +149,8 @@ def _fund_escrow_on_devnet(chain: Any, deployment: Any, signer: Any, escrow: int
     if chain.is_devnet and dev_owner:
         fund_stablecoin(chain, deployment, signer, signer.address, escrow - have)
         return escrow - have
-    dec = int(deployment.stablecoin.call("decimals"))
-    fix = (f"fund it first: `tessera devnet fund {signer.address} --stable "
-           f"{units_text(escrow - have, dec).replace(',', '')}`" if chain.is_devnet
-           else "send it stablecoin from an account that holds some")
-    raise InsufficientFunds(f"{signer.address} holds {units_text(have, dec)} stablecoin; the request escrows "
-                            f"{units_text(escrow, dec)}: {fix}")
+    require_balance(chain, deployment, signer.address, escrow, token="stable", what="the request's escrow")
+    return 0
 
 
 def _completed(client: CoordinatorClient, request_id: int, interval: int) -> dict[str, Any] | None:

@@ -13,10 +13,11 @@ import click
 
 from ..chain.base import Chain
 from ..config import Settings
-from ..errors import ConfigError, InsufficientFunds
+from ..errors import ConfigError
 from ..market import CloseReason, LeaseState, MarketClient, Manifest, OrderState, load_spec
 from ..market.explain import explain_no_bids, money
 from ..market.tenant import ProviderHttpError, TenantSession
+from ..protocol.faucet import require_balance
 from ..units import amount_json, units_text
 from .options import (AMOUNT, ID, account_option, base_units, deployed, fmt_time, handle_errors, hint, json_option,
                       password_file_option, resolve_signer, settings_from)
@@ -83,15 +84,7 @@ def _unit(client: MarketClient) -> str:
 
 
 def require_funds(chain: Chain, client: MarketClient, address: str, amount: int, what: str) -> None:
-    """A transfer that would revert with the token's InsufficientBalance is one line naming the faucet instead."""
-    have = int(client.stablecoin.call("balanceOf", address))
-    if have >= amount:
-        return
-    dec, unit = client.decimals, _unit(client)
-    fix = (f"fund it first: `tessera devnet fund {address} --stable {money(amount - have, dec).replace(',', '')}`"
-           if chain.is_devnet else f"send it {unit} from an account that holds some")
-    raise InsufficientFunds(f"{address} holds {money(have, dec)} {unit}; {what} needs {money(amount, dec)} {unit}: "
-                            f"{fix}")
+    require_balance(chain, client.deployment, address, amount, token="stable", what=what)
 
 
 @market.command("bids")

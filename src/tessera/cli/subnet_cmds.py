@@ -17,7 +17,8 @@ from eth_account.signers.local import LocalAccount
 from ..chain.base import Chain
 from ..config import Settings
 from ..sqlite_store import bind_chain
-from ..errors import ChainError, ConfigError, EpochInputError, InsufficientFunds
+from ..errors import ChainError, ConfigError, EpochInputError
+from ..protocol.faucet import require_balance
 from ..units import amount_json, units_text
 from ..market.spec import load_yaml_mapping
 from ..subnet.client import SubnetClient, SubnetHyper
@@ -139,13 +140,7 @@ def create_cmd(ctx: click.Context, max_uids: int, max_validators: int, tempo: in
 
 
 def _require_tsr(chain: Chain, client: SubnetClient, address: str, amount: int, what: str) -> None:
-    have = int(client.d.token.call("balanceOf", address))
-    if have >= amount:
-        return
-    fix = (f"fund it first: `tessera devnet fund {address} --tsr {units_text(amount - have, 18).replace(',', '')}`"
-           if chain.is_devnet else "send it TSR from an account that holds some")
-    raise InsufficientFunds(f"{address} holds {units_text(have, 18)} TSR; {what} needs {units_text(amount, 18)} TSR: "
-                            f"{fix}")
+    require_balance(chain, client.d, address, amount, token="tsr", what=what)
 
 
 @subnet.command("register")

@@ -162,11 +162,6 @@ def load_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     return raw
 
 
-def parse_resources(raw: dict[str, Any], where: str) -> Resources:
-    """{cpu: 0.5, memory: 512Mi, storage: 1Gi, gpus: 0} → Resources (millicores, MiB, GiB)."""
-    return parse(ResourcesSpec, raw, where, DOCS).to_resources()
-
-
 def load_spec(path: Path) -> DeploymentSpec:
     return parse_spec(load_yaml_mapping(path, "spec"), path.parent, where=str(path))
 

@@ -114,6 +114,25 @@ def fund_hint(address: str, *, stable: int = 0, tsr: int = 0, stable_decimals: i
     return " ".join(parts)
 
 
+def require_balance(chain: Chain, deployment: Deployment, address: str, amount: int, *, token: str,
+                    what: str) -> None:
+    """Raise InsufficientFunds, naming the faucet command on a devnet, when `address` holds less than `amount`
+    of `token` ("stable" or "tsr"): a transfer that would revert with the token's InsufficientBalance."""
+    from ..errors import InsufficientFunds
+
+    contract = deployment.stablecoin if token == "stable" else deployment.token
+    have = int(contract.call("balanceOf", address))
+    if have >= amount:
+        return
+    decimals, unit = (int(contract.call("decimals")), str(contract.call("symbol"))) if token == "stable" \
+        else (18, "TSR")
+    short = {"stable": amount - have} if token == "stable" else {"tsr": amount - have}
+    fix = (f"fund it first: `{fund_hint(address, stable_decimals=decimals, **short)}`" if chain.is_devnet
+           else f"send it {unit} from an account that holds some")
+    raise InsufficientFunds(f"{address} holds {units_text(have, decimals)} {unit}; {what} needs "
+                            f"{units_text(amount, decimals)} {unit}: {fix}")
+
+
 def top_up_on_devnet(chain: Chain, deployment: Deployment, to: str, *, stable: int = 0, tsr: int = 0) -> dict[str, int]:
     """What a node needs to start (a bond in TSR, bid deposits in stablecoin), funded on a devnet by its
     deployer (dev account 0) when `to` holds less. Returns what was sent. Off a devnet, or when the deployer is
