@@ -132,3 +132,11 @@ def test_help_and_version_import_nothing_heavy() -> None:
              " if m in sys.modules]\nprint('HEAVY', heavy)\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_demo_stage_choices_match_the_runner() -> None:
+    """`demo --stage` lists the stages without importing the runner (start-up); they must stay the runner's."""
+    from tessera.cli.demo_cmds import STAGES
+    from tessera.demo import stage_names
+
+    assert tuple(stage_names()) == STAGES
