@@ -197,3 +197,11 @@ __all__ = [
     "UnsupportedByBackend",
     "WrongPasswordError",
 ]
+
+
+class PaymentError(TesseraError):
+    """A paid HTTP call or a payment channel could not go ahead (the message names the cause and the fix)."""
+
+
+class SpendLimitError(PaymentError):
+    """A payment was refused by the payer's own spending controls (cap or asset allow-list)."""

@@ -28,7 +28,10 @@ def test_deploy_twice_changes_nothing(chain: Chain, tmp_path: Path) -> None:
     assert d.token.call("minter") == d.emission.address
     assert set(first.contracts) == {"Registry", "EmissionSchedule", "TesseraToken", "DevStablecoin", "SubnetRegistry",
                                    "ProviderRegistry", "Market", "Halo2VerifierReusable", "ModelRegistry",
-                                   "InferenceVerifier", "InferenceEscrow", "Coordinator"}
+                                   "InferenceVerifier", "InferenceEscrow", "Coordinator",
+                                   # placed at their canonical addresses (x402 SDK, batched reads)
+                                   "Multicall3", "BatchSettlement", "ERC3009DepositCollector"}
+    assert first.contracts["Multicall3"].address == "0xcA11bde05977b3631167028862bE2a173976CA11"
     raw = json.loads(path.read_text())
     assert raw["chain_id"] == chain.chain_id and raw["genesis_hash"].startswith("0x")
 

@@ -152,6 +152,10 @@ class Chain(ABC):
     def set_balance(self, address: str, wei: int) -> None: ...
 
     @abstractmethod
+    def set_code(self, address: str, code: bytes) -> None:
+        """Place runtime code at an address (devnets only), as devnet tooling does for Multicall3."""
+
+    @abstractmethod
     def snapshot(self) -> Any: ...
 
     @abstractmethod

@@ -427,6 +427,14 @@ class EmbeddedChain(Chain):
             self._evm.header = self._evm.header.copy(state_root=vm.state.state_root)
             self._mine_pending()
 
+    def set_code(self, address: str, code: bytes) -> None:
+        with self._block_transaction():
+            vm = self._evm.get_vm()
+            vm.state.set_code(to_canonical_address(address), bytes(code))
+            vm.state.persist()
+            self._evm.header = self._evm.header.copy(state_root=vm.state.state_root)
+            self._mine_pending()
+
     def snapshot(self) -> int:
         sid = self._next_snapshot
         self._next_snapshot += 1

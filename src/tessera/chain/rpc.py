@@ -252,6 +252,9 @@ class RpcChain(Chain):
     def set_balance(self, address: str, wei: int) -> None:
         self.request("anvil_setBalance", [address, hex(wei)])
 
+    def set_code(self, address: str, code: bytes) -> None:
+        self.request("anvil_setCode", [address, "0x" + bytes(code).hex()])
+
     def snapshot(self) -> Any:
         return self.request("evm_snapshot", [])
 

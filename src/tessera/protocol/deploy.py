@@ -121,13 +121,42 @@ PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderR
                       "Coordinator")
 
 
+# Contracts that live at fixed addresses on every chain (CREATE2 deployments the x402 SDK and batched
+# readers look for). On devnets `deploy_protocol` places their runtime code there; on other chains they
+# are used where they already exist.
+CANONICAL_ADDRESSES = {
+    "Multicall3": "0xcA11bde05977b3631167028862bE2a173976CA11",
+    "BatchSettlement": "0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003",
+    "ERC3009DepositCollector": "0x4020806089470a89826cB9fB1f4059150b550004",
+}
+
+
 def _check_artifacts(manifest: Manifest) -> list[str]:
     """Names of contracts that are missing from the deployment or run an older build."""
-    missing = [name for name in PROTOCOL_CONTRACTS if name not in manifest.contracts]
+    expected = PROTOCOL_CONTRACTS + (tuple(CANONICAL_ADDRESSES) if manifest.stablecoin_is_dev else ())
+    missing = [name for name in expected if name not in manifest.contracts]
     return missing + [
         name for name, rec in manifest.contracts.items()
-        if name != "Stablecoin" and load_artifact(name).artifact_hash != rec.artifact_hash
+        if rec.artifact_hash != "external" and load_artifact(name).artifact_hash != rec.artifact_hash
     ]
+
+
+def place_canonical_contracts(chain: Chain) -> dict[str, ContractRecord]:
+    """Put Multicall3 and the x402 batch-settlement contracts at their canonical addresses.
+
+    On a devnet the runtime code is set directly (no constructor runs, so these contracts keep no
+    immutables). On any other chain the contracts are recorded only where code already exists there.
+    """
+    records: dict[str, ContractRecord] = {}
+    for name, address in CANONICAL_ADDRESSES.items():
+        artifact = load_artifact(name)
+        if chain.is_devnet:
+            if chain.get_code(address) != artifact.deployed_bytecode:
+                chain.set_code(address, artifact.deployed_bytecode)
+            records[name] = ContractRecord(address, artifact.artifact_hash, chain.block_number())
+        elif chain.get_code(address):
+            records[name] = ContractRecord(address, "external", 0)
+    return records
 
 
 def deploy_protocol(
@@ -212,6 +241,7 @@ def deploy_protocol(
     coordinator, r = Contract.deploy(chain, signer, "Coordinator", stable_address, token.address, models.address,
                                      inference.address, signer.address)
     record("Coordinator", coordinator, r.block_number)
+    records.update(place_canonical_contracts(chain))
     for name, rec in records.items():
         registry.transact(signer, "set", registry_key(name), rec.address)
     if "Stablecoin" not in records:

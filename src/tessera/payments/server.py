@@ -1,0 +1,251 @@
+"""Paid HTTP endpoints: the SDK's FastAPI middleware, with Tessera's durable record in front of it.
+
+`PaidAPI.install(app, ...)` prices routes in the stablecoin for two x402 schemes: `exact` (one EIP-3009
+transfer per call) and `batch-settlement` (a channel: one deposit, then cumulative vouchers, claimed and
+settled in one transaction whatever the number of calls). The SDK verifies and settles; in front of it,
+`PaymentJournal` gives every logical request one payment identity (the SDK's payment-identifier extension,
+or the payment's own hash when a client sends none):
+
+* a request whose payment was already served gets the stored response again, and pays nothing more;
+* the record is written `pending` before the SDK settles and `served` with the response before it is sent,
+  so a crash between the two is recovered from the chain (the authorization's nonce is used, or the voucher
+  is recorded), and the response is produced then instead of charging again;
+* the same payment id with a different payment is refused (409).
+
+Settlement order (docs/payments.md): `exact` settles after the handler ran and before the response leaves
+(a failed settlement charges nothing and serves nothing); a channel voucher is recorded durably before the
+response leaves and settled on chain later by `settle_channels()` (restart-safe: the vouchers are in SQLite).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from eth_account.signers.local import LocalAccount
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from x402 import x402ResourceServer
+from x402.extensions.payment_identifier import PAYMENT_IDENTIFIER, declare_payment_identifier_extension
+from x402.http import PaymentOption
+from x402.http.middleware.fastapi import PaymentMiddlewareASGI
+from x402.http.types import RouteConfig
+from x402.mechanisms.evm.batch_settlement.authorizer_signer import LocalAuthorizerSigner
+from x402.mechanisms.evm.batch_settlement.constants import BATCH_SETTLEMENT_ADDRESS, MIN_WITHDRAW_DELAY
+from x402.mechanisms.evm.batch_settlement.server import (
+    BatchSettlementEvmScheme,
+    BatchSettlementEvmSchemeServerConfig,
+)
+from x402.mechanisms.evm.batch_settlement.server.channel_manager import BatchSettlementChannelManager
+from x402.mechanisms.evm.batch_settlement.server.channel_manager_common import ChannelManagerConfig
+from x402.mechanisms.evm.exact import register_exact_evm_server
+
+from ..chain.base import Chain
+from ..chain.contract import Contract
+from .network import PaymentAsset
+from .store import PaymentJournal, SqliteChannelStorage, connect
+
+SCHEMES = ("exact", "batch-settlement")
+REPLAYED_HEADER = "x-tessera-payment-replayed"
+
+
+def decode_payment_header(value: str) -> dict[str, Any] | None:
+    try:
+        raw = json.loads(base64.b64decode(value))
+    except (ValueError, TypeError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def payment_identity(payload: dict[str, Any], header: str) -> tuple[str, str]:
+    """(payment id, payload hash). The id is the client's payment-identifier when it sent one."""
+    digest = hashlib.sha256(json.dumps(payload.get("payload"), sort_keys=True).encode()).hexdigest()
+    ext = (payload.get("extensions") or {}).get(PAYMENT_IDENTIFIER) or {}
+    pid = (ext.get("info") or {}).get("id") if isinstance(ext, dict) else None
+    if isinstance(pid, str) and pid:
+        return "id:" + pid, digest
+    return "payload:" + digest, digest
+
+
+@dataclass
+class PaidRoute:
+    """One priced route: `"GET /weather"` at `price` base units of the stablecoin per call."""
+
+    route: str
+    price: int
+    schemes: tuple[str, ...] = SCHEMES
+    description: str = ""
+
+
+@dataclass
+class PaidAPI:
+    """What `install` put on an app: the journal, the channel storage and the payee's settlement duties."""
+
+    chain: Chain
+    asset: PaymentAsset
+    payee: LocalAccount
+    server: x402ResourceServer
+    facilitator: Any
+    journal: PaymentJournal
+    channels: SqliteChannelStorage
+    batch: BatchSettlementEvmScheme
+    routes: list[PaidRoute] = field(default_factory=list)
+
+    @classmethod
+    def install(cls, app: FastAPI, *, chain: Chain, facilitator: Any, asset: PaymentAsset, payee: LocalAccount,
+                routes: list[PaidRoute], state: Path, withdraw_delay: int = MIN_WITHDRAW_DELAY) -> "PaidAPI":
+        conn = connect(state)
+        journal, channels = PaymentJournal(conn), SqliteChannelStorage(conn)
+        server = x402ResourceServer(facilitator)
+        register_exact_evm_server(server, networks=asset.network)
+        batch = BatchSettlementEvmScheme(payee.address, BatchSettlementEvmSchemeServerConfig(
+            storage=channels, receiver_authorizer_signer=LocalAuthorizerSigner(payee), withdraw_delay=withdraw_delay))
+        server.register(asset.network, batch)
+        config: dict[str, RouteConfig] = {}
+        for r in routes:
+            config[r.route] = RouteConfig(
+                accepts=[PaymentOption(scheme=s, pay_to=payee.address, network=asset.network, price=asset.price(r.price))
+                         for s in r.schemes],
+                description=r.description or None,
+                extensions={PAYMENT_IDENTIFIER: declare_payment_identifier_extension()},
+            )
+        inner: ASGIApp = app.router
+        app.add_middleware(PaymentMiddlewareASGI, routes=config, server=server)
+        paid = cls(chain, asset, payee, server, facilitator, journal, channels, batch, list(routes))
+        app.add_middleware(PaymentJournalMiddleware, paid=paid, unpaid_app=inner)
+        return paid
+
+    # -- the payee's duties on chain ---------------------------------------------------
+    def channel_manager(self) -> BatchSettlementChannelManager:
+        return BatchSettlementChannelManager(ChannelManagerConfig(
+            scheme=self.batch, facilitator=self.facilitator, receiver=self.payee.address, token=self.asset.address,
+            network=self.asset.network))
+
+    async def settle_channels(self) -> dict[str, Any]:
+        """Claim every channel's latest voucher (one transaction per 100 channels) and settle (one transfer)."""
+        result = await self.channel_manager().claim_and_settle()
+        claims = result["claims"]
+        return {"claims": [{"vouchers": c.vouchers, "transaction": c.transaction} for c in claims],
+                "settle": result["settle"].transaction if result["settle"] else None}
+
+    async def answer_withdrawals(self) -> list[str]:
+        """A payer started a timed close: claim its channel's best voucher before the delay runs out."""
+        contract = Contract.at(self.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+        pending = [c for c in self.channels.list()
+                   if int(contract.call("pendingWithdrawals", bytes.fromhex(c.channel_id[2:]))[1]) != 0
+                   and int(c.charged_cumulative_amount) > int(c.total_claimed)]
+        if not pending:
+            return []
+        ids = {c.channel_id for c in pending}
+        from x402.mechanisms.evm.batch_settlement.server.channel_manager_common import ClaimOptions
+
+        await self.channel_manager().claim(ClaimOptions(
+            select_claim_channels=lambda channels, _ctx: [c for c in channels if c.channel_id in ids]))
+        return sorted(ids)
+
+
+class PaymentJournalMiddleware:
+    """Outermost ASGI layer: one payment identity per logical request; never charge twice, never lose a paid
+    response."""
+
+    def __init__(self, app: ASGIApp, paid: PaidAPI, unpaid_app: ASGIApp) -> None:
+        self.app = app
+        self.paid = paid
+        self.unpaid_app = unpaid_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        header = headers.get("payment-signature") or headers.get("x-payment")
+        payload = decode_payment_header(header) if header else None
+        if payload is None:
+            await self.app(scope, receive, send)
+            return
+        pid, digest = payment_identity(payload, header or "")
+        journal = self.paid.journal
+        record = journal.get(pid)
+        if record is not None and record.payload_hash != digest:
+            await _json(send, 409, {"error": f"payment id {pid.split(':', 1)[1]} was already used for a different "
+                                             "payment: send a new payment identifier with a new payment"})
+            return
+        if record is not None and record.status == "served":
+            await _replay(send, record.response_status or 200, record.response_headers, record.response_body)
+            return
+        accepted = payload.get("accepted") or {}
+        route = f"{scope.get('method', 'GET')} {scope.get('path', '/')}"
+        if record is not None and record.status == "pending" and self._settled_on_chain(payload):
+            # the last attempt settled, then died before it answered: answer now, charge nothing more
+            status, out_headers, body = await _capture(self.unpaid_app, scope, receive)
+            journal.served(pid, record.tx, status, out_headers, body)
+            await _replay(send, status, out_headers, body)
+            return
+        journal.begin(pid, digest, route, str(accepted.get("scheme", "")), _payer(payload),
+                      int(accepted.get("amount", 0) or 0))
+        status, out_headers, body = await _capture(self.app, scope, receive)
+        settlement = decode_payment_header(out_headers.get("payment-response", "")) or {}
+        if status < 400 and settlement.get("success"):
+            journal.served(pid, str(settlement.get("transaction", "")), status, out_headers, body)
+        else:
+            journal.refused(pid, str(settlement.get("errorReason", status)))
+        await _send(send, status, out_headers, body)
+
+    def _settled_on_chain(self, payload: dict[str, Any]) -> bool:
+        inner = payload.get("payload") or {}
+        auth = inner.get("authorization")
+        if isinstance(auth, dict) and "nonce" in auth and "from" in auth:
+            token = Contract.at(self.paid.chain, "DevStablecoin", self.paid.asset.address)
+            return bool(token.call("authorizationState", auth["from"], bytes.fromhex(auth["nonce"][2:])))
+        voucher = inner.get("voucher")
+        if isinstance(voucher, dict) and "channelId" in voucher:
+            channel = self.paid.channels.get(voucher["channelId"])
+            return channel is not None and int(channel.signed_max_claimable) >= int(voucher["maxClaimableAmount"]) \
+                and channel.signature.lower() == str(voucher.get("signature", "")).lower()
+        return False
+
+
+def _payer(payload: dict[str, Any]) -> str:
+    inner = payload.get("payload") or {}
+    auth = inner.get("authorization") or {}
+    config = inner.get("channelConfig") or {}
+    return str(auth.get("from") or config.get("payer") or "")
+
+
+async def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[int, dict[str, str], bytes]:
+    status = 500
+    out_headers: dict[str, str] = {}
+    chunks: list[bytes] = []
+
+    async def capture(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+            out_headers.update({k.decode().lower(): v.decode() for k, v in message.get("headers", [])})
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, capture)
+    return status, out_headers, b"".join(chunks)
+
+
+async def _send(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
+    raw = [(k.encode(), v.encode()) for k, v in headers.items() if k != "content-length"]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _replay(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
+    await _send(send, status, {**headers, REPLAYED_HEADER: "1"}, body)
+
+
+async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+    await _send(send, status, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
+Handler = Callable[..., Awaitable[Any]]
