@@ -113,7 +113,9 @@ class PaidAPI:
                 description=r.description or None,
                 extensions={PAYMENT_IDENTIFIER: declare_payment_identifier_extension()},
             )
-        inner: ASGIApp = app.router
+        from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+
+        inner: ASGIApp = AsyncExitStackMiddleware(app.router)  # the routes without the payment layers
         app.add_middleware(PaymentMiddlewareASGI, routes=config, server=server)
         paid = cls(chain, asset, payee, server, facilitator, journal, channels, batch, list(routes))
         app.add_middleware(PaymentJournalMiddleware, paid=paid, unpaid_app=inner)
