@@ -28,13 +28,18 @@ from x402.http.clients.httpx import PaymentError as SdkPaymentError
 from x402.http.clients.httpx import x402AsyncTransport
 from x402.mechanisms.evm import EthAccountSigner
 from x402.mechanisms.evm.batch_settlement.client import BatchSettlementEvmScheme
-from x402.mechanisms.evm.batch_settlement.client.config import BatchSettlementEvmSchemeOptions
+from x402.mechanisms.evm.batch_settlement.client.config import (
+    BatchSettlementDepositPolicy,
+    BatchSettlementEvmSchemeOptions,
+)
 from x402.mechanisms.evm.exact import register_exact_evm_client
 
 from ..errors import PaymentError, SpendLimitError
 from .network import PaymentAsset
 from .server import decode_payment_header
 
+# a channel deposit covers this many calls (the SDK's default is 10): fewer deposits, O(1) transactions per channel
+DEPOSIT_CALLS = 100
 RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
@@ -117,7 +122,7 @@ class Payer:
 
     def __init__(self, account: LocalAccount, asset: PaymentAsset, *, max_per_payment: int,
                  extra_assets: list[PaymentAsset] | None = None, channel_state: Path | None = None,
-                 prefer: str | None = None) -> None:
+                 prefer: str | None = None, calls_per_deposit: int = DEPOSIT_CALLS) -> None:
         self.account = account
         self.asset = asset
         self.max_per_payment = max_per_payment
@@ -133,8 +138,8 @@ class Payer:
 
             channel_state.mkdir(parents=True, exist_ok=True)
             storage = FileClientChannelStorage(FileChannelStorageOptions(directory=channel_state))
-        self.client.register(asset.network, BatchSettlementEvmScheme(
-            signer, BatchSettlementEvmSchemeOptions(storage=storage)))
+        self.client.register(asset.network, BatchSettlementEvmScheme(signer, BatchSettlementEvmSchemeOptions(
+            storage=storage, deposit_policy=BatchSettlementDepositPolicy(deposit_multiplier=calls_per_deposit))))
         self.client.register_extension(PaymentIdentifierExtension())
         if prefer:
             from x402.client_base import prefer_scheme

@@ -129,10 +129,14 @@ class PaidAPI:
 
     async def settle_channels(self) -> dict[str, Any]:
         """Claim every channel's latest voucher (one transaction per 100 channels) and settle (one transfer)."""
-        result = await self.channel_manager().claim_and_settle()
-        claims = result["claims"]
+        manager = self.channel_manager()
+        claims = await manager.claim()
+        # settle whatever is claimed and unpaid on chain, including claims made while answering a withdrawal
+        contract = Contract.at(self.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+        claimed, settled = contract.call("receivers", self.payee.address, self.asset.address)
+        settle = await manager.settle() if int(claimed) > int(settled) else None
         return {"claims": [{"vouchers": c.vouchers, "transaction": c.transaction} for c in claims],
-                "settle": result["settle"].transaction if result["settle"] else None}
+                "settle": settle.transaction if settle else None}
 
     async def answer_withdrawals(self) -> list[str]:
         """A payer started a timed close: claim its channel's best voucher before the delay runs out."""

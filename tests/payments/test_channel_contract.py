@@ -1,0 +1,164 @@
+"""The channel contract (`BatchSettlement`, ABI-compatible with x402's batch-settlement scheme) on both
+backends: the payer's timed close answered by the payee's best voucher, top-up, expiry (a payee who never
+claims), and the attacks on its funds rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from conftest import CALL_PRICE, FUNDS, PayEnv
+from eth_abi import encode as abi_encode
+from x402.mechanisms.evm.batch_settlement.constants import (
+    BATCH_SETTLEMENT_ADDRESS,
+    ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+    MIN_WITHDRAW_DELAY,
+)
+
+from tessera.accounts.dev import dev_account
+from tessera.chain.contract import Contract
+from tessera.errors import ContractRevert, PaymentError
+from tessera.payments import ChannelClient
+
+URL = "http://paid.test"
+USD = 1_000_000
+
+
+def advance(env: PayEnv, seconds: int) -> None:
+    env.chain.increase_time(seconds)
+    env.chain.mine(1)
+
+
+def channels(env: PayEnv) -> ChannelClient:
+    return ChannelClient(env.chain, env.asset, env.payer, env.tmp / "book.json")
+
+
+def pay_calls(env: PayEnv, n: int) -> None:
+    payer = env.payer_client()
+
+    async def go() -> None:
+        client = payer.http(httpx.ASGITransport(app=env.app))
+        for _ in range(n):
+            assert (await payer.get(f"{URL}/call", client=client)).paid
+        await client[0].aclose()
+
+    asyncio.run(go())
+
+
+def test_a_channel_opened_on_chain_is_used_by_the_sdk_client_and_settles_once(pay_env: PayEnv) -> None:
+    env = pay_env
+    cc = channels(env)
+    cid, _ = cc.deposit(cc.config(env.payee.address), 2 * USD)
+    head = env.chain.block_number()
+    settlement = Contract.at(env.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+    pay_calls(env, 20)
+    # the SDK client derives the same channel from the payer and payee, so its deposits land in the channel
+    # the CLI opened (it keeps no on-chain view of a channel it did not open, so it deposits as it would for a
+    # new one); the calls themselves cost no transaction
+    deposits = settlement.get_events("Deposited", from_block=head + 1)
+    assert 1 <= len(deposits) <= 2 and {"0x" + d.args["channelId"].hex() for d in deposits} == {cid}
+    assert env.chain.block_number() - head == len(deposits)
+    assert cc.view(cid).balance == 2 * USD + sum(d.args["amount"] for d in deposits)
+    before = env.balance(env.payee.address)
+    mark = env.chain.block_number()
+    asyncio.run(env.paid.settle_channels())  # claim + settle: two transactions for all 20 calls
+    assert env.chain.block_number() == mark + 2
+    assert env.balance(env.payee.address) == before + 20 * CALL_PRICE
+    assert cc.view(cid).claimed == 20 * CALL_PRICE
+
+
+def test_top_up_then_timed_close_is_answered_with_the_best_voucher(pay_env: PayEnv) -> None:
+    env = pay_env
+    cc = channels(env)
+    config = cc.config(env.payee.address)
+    cid, _ = cc.deposit(config, USD)
+    cc.deposit(config, USD // 2)  # top-up
+    assert cc.view(cid).balance == USD + USD // 2
+    pay_calls(env, 7)
+    payer_before = env.balance(env.payer.address)
+    what, view, _ = cc.close(cid)  # the payer starts leaving
+    assert what == "started" and view.finalize_after is not None
+    with pytest.raises(PaymentError, match="payee may claim until"):
+        cc.close(cid)
+    answered = asyncio.run(env.paid.answer_withdrawals())  # the payee's node claims its best voucher
+    assert answered == [cid]
+    assert cc.view(cid).claimed == 7 * CALL_PRICE
+    advance(env, MIN_WITHDRAW_DELAY + 1)
+    what, view, _ = cc.close(cid)
+    assert what == "closed" and view.balance == 7 * CALL_PRICE and view.unclaimed == 0
+    # every unit the payer put in (its deposits and the SDK client's) comes back, less the 7 calls it paid for
+    assert env.balance(env.payer.address) == FUNDS - 7 * CALL_PRICE > payer_before
+    payee_before = env.balance(env.payee.address)
+    asyncio.run(env.paid.settle_channels())
+    assert env.balance(env.payee.address) == payee_before + 7 * CALL_PRICE
+
+
+def test_expiry_a_payee_who_never_claims_loses_what_it_did_not_claim(pay_env: PayEnv) -> None:
+    env = pay_env
+    cc = channels(env)
+    cid, _ = cc.deposit(cc.config(env.payee.address), USD)
+    pay_calls(env, 3)
+    cc.close(cid)
+    advance(env, MIN_WITHDRAW_DELAY + 1)
+    cc.close(cid)
+    assert env.balance(env.payer.address) == FUNDS  # vouchers unclaimed within the delay are void
+    with pytest.raises(RuntimeError, match="Claim"):
+        asyncio.run(env.paid.settle_channels())  # a late claim exceeds what the channel still holds
+
+
+def test_a_deposit_authorization_cannot_be_redirected(pay_env: PayEnv) -> None:
+    """An attacker holding the payer's signed deposit calls the collector itself, or deposits it into a
+    channel of its own: both revert, the payer keeps its funds."""
+    env = pay_env
+    attacker = dev_account(7)
+    cc = channels(env)
+    config = cc.config(env.payee.address)
+    collector = Contract.at(env.chain, "ERC3009DepositCollector", ERC3009_DEPOSIT_COLLECTOR_ADDRESS)
+    cid = bytes.fromhex(cc.channel_id(config)[2:])
+    with pytest.raises(ContractRevert, match="OnlyBatchSettlement"):
+        collector.transact(attacker, "collect", env.payer.address, env.asset.address, USD, cid,
+                           abi_encode(["uint256", "uint256", "uint256", "bytes"], [0, 2**40, 1, b"\x00" * 65]))
+    # a deposit signed for the payer's channel, replayed into the attacker's channel (receiver = attacker)
+    own_config = cc.config(attacker.address)
+    settlement = Contract.at(env.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+    _, receipt = cc.deposit(config, USD)
+    calldata = env.chain.get_receipt(receipt.transaction_hash)
+    assert calldata is not None
+    with pytest.raises(ContractRevert):
+        settlement.transact(attacker, "deposit", own_config, USD, ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+                            abi_encode(["uint256", "uint256", "uint256", "bytes"], [0, 2**40, 1, b"\x01" * 65]))
+
+
+def test_claims_are_bound_to_the_receivers_authorizer_and_the_payers_signature(pay_env: PayEnv) -> None:
+    env = pay_env
+    attacker = dev_account(7)
+    cc = channels(env)
+    config = cc.config(env.payee.address)
+    cid, _ = cc.deposit(config, USD)
+    settlement = Contract.at(env.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+    digest = settlement.call("getVoucherDigest", bytes.fromhex(cid[2:]), USD)
+    good = env.payer.unsafe_sign_hash(digest).signature
+    forged = attacker.unsafe_sign_hash(digest).signature
+    claim = ((config, USD), bytes(good), USD)
+    with pytest.raises(ContractRevert, match="NotReceiverAuthorizer"):
+        settlement.transact(attacker, "claim", [claim])  # only the receiver's authorizer claims directly
+    with pytest.raises(ContractRevert, match="InvalidVoucherSignature"):
+        settlement.transact(env.payee, "claim", [((config, USD), bytes(forged), USD)])
+    with pytest.raises(ContractRevert, match="ClaimAboveVoucher"):
+        half = settlement.call("getVoucherDigest", bytes.fromhex(cid[2:]), USD // 2)
+        settlement.transact(env.payee, "claim", [((config, USD // 2), bytes(env.payer.unsafe_sign_hash(half).signature),
+                                                  USD)])
+    with pytest.raises(ContractRevert, match="InvalidAuthorizerSignature"):  # a batch "signed" by the attacker
+        batch_digest = settlement.call("getClaimBatchDigest", [claim])
+        settlement.transact(attacker, "claimWithSignature", [claim],
+                            bytes(attacker.unsafe_sign_hash(batch_digest).signature))
+    with pytest.raises(ContractRevert, match="NotPayer"):
+        settlement.transact(attacker, "initiateWithdraw", config, USD)
+    with pytest.raises(ContractRevert, match="NotReceiver"):
+        settlement.transact(attacker, "refund", config, USD)
+    settlement.transact(env.payee, "claim", [claim])
+    with pytest.raises(ContractRevert, match="ClaimExceedsBalance"):  # a voucher above the deposit
+        big = settlement.call("getVoucherDigest", bytes.fromhex(cid[2:]), 2 * USD)
+        settlement.transact(env.payee, "claim", [((config, 2 * USD), bytes(env.payer.unsafe_sign_hash(big).signature),
+                                                  2 * USD)])
