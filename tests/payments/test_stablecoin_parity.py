@@ -1,0 +1,80 @@
+"""DevStablecoin parity with USDC v2.2: EIP-5267 eip712Domain, the `bytes signature` EIP-3009 overloads for EOAs
+and ERC-1271 smart wallets, and the replays they must refuse."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+
+from tessera.accounts.dev import dev_account
+from tessera.chain.contract import Contract
+from tessera.errors import ContractRevert
+from tessera.protocol.deploy import Deployment
+
+TYPES = [{"name": "from", "type": "address"}, {"name": "to", "type": "address"}, {"name": "value", "type": "uint256"},
+         {"name": "validAfter", "type": "uint256"}, {"name": "validBefore", "type": "uint256"},
+         {"name": "nonce", "type": "bytes32"}]
+
+
+def authorization(d: Deployment, signer, frm: str, to: str, value: int, kind: str = "TransferWithAuthorization"):  # type: ignore[no-untyped-def]
+    coin = d.stablecoin
+    nonce = secrets.token_bytes(32)
+    before = int(time.time()) + 3600
+    signed = signer.sign_typed_data(
+        domain_data={"name": coin.call("name"), "version": coin.call("version"), "chainId": coin.chain.chain_id,
+                     "verifyingContract": coin.address},
+        message_types={kind: TYPES},
+        message_data={"from": frm, "to": to, "value": value, "validAfter": 0, "validBefore": before, "nonce": nonce})
+    return (frm, to, value, 0, before, nonce), bytes(signed.signature)
+
+
+def test_eip5267_domain_matches_what_signers_use(deployment: Deployment) -> None:
+    fields, name, version, chain_id, verifying, salt, extensions = deployment.stablecoin.call("eip712Domain")
+    assert fields == b"\x0f" and name == "Tessera Dev USD" and version == "2"
+    assert chain_id == deployment.stablecoin.chain.chain_id and verifying == deployment.stablecoin.address
+    assert salt == b"\x00" * 32 and list(extensions) == []
+
+
+def test_bytes_overload_for_an_eoa_and_replay_refused(deployment: Deployment) -> None:
+    d, owner, payer, payee, relayer = deployment, dev_account(0), dev_account(1), dev_account(2), dev_account(3)
+    d.stablecoin.transact(owner, "mint", payer.address, 5_000_000)
+    args, sig = authorization(d, payer, payer.address, payee.address, 1_000_000)
+    fn = "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"
+    contract = d.stablecoin
+    data = contract.function("transferWithAuthorization", 7).encode([*args, sig])
+    from tessera.chain.contract import send_transaction
+
+    send_transaction(contract.chain, relayer, to=contract.address, data=data, context=fn)
+    assert contract.call("balanceOf", payee.address) == 1_000_000
+    with pytest.raises(ContractRevert, match="AuthorizationAlreadyUsed"):
+        send_transaction(contract.chain, relayer, to=contract.address, data=data, context=fn)
+    forged_args, _ = authorization(d, payer, payer.address, payee.address, 1_000_000)
+    _, other_sig = authorization(d, relayer, payer.address, payee.address, 1_000_000)
+    with pytest.raises(ContractRevert, match="InvalidSignature"):  # signed by someone else
+        send_transaction(contract.chain, relayer, to=contract.address,
+                         data=contract.function("transferWithAuthorization", 7).encode([*forged_args, other_sig]), context=fn)
+
+
+def test_a_smart_wallet_pays_with_erc1271_and_only_its_owner_can_sign(deployment: Deployment) -> None:
+    d, owner, wallet_owner, payee, stranger = deployment, dev_account(0), dev_account(1), dev_account(2), dev_account(7)
+    wallet, _ = Contract.deploy(d.stablecoin.chain, owner, "ERC1271Wallet", wallet_owner.address)
+    d.stablecoin.transact(owner, "mint", wallet.address, 3_000_000)
+    from tessera.chain.contract import send_transaction
+
+    args, sig = authorization(d, wallet_owner, wallet.address, payee.address, 2_000_000)
+    data = d.stablecoin.function("transferWithAuthorization", 7).encode([*args, sig])
+    send_transaction(d.stablecoin.chain, stranger, to=d.stablecoin.address, data=data, context="pay from a wallet")
+    assert d.stablecoin.call("balanceOf", payee.address) == 2_000_000
+    args, bad = authorization(d, stranger, wallet.address, stranger.address, 1_000_000)
+    with pytest.raises(ContractRevert, match="InvalidSignature"):
+        send_transaction(d.stablecoin.chain, stranger, to=d.stablecoin.address,
+                         data=d.stablecoin.function("transferWithAuthorization", 7).encode([*args, bad]), context="x")
+    # receiveWithAuthorization (bytes) only by the payee: a front-runner cannot submit it
+    args, sig = authorization(d, wallet_owner, wallet.address, payee.address, 500_000, "ReceiveWithAuthorization")
+    data = d.stablecoin.function("receiveWithAuthorization", 7).encode([*args, sig])
+    with pytest.raises(ContractRevert, match="CallerMustBePayee"):
+        send_transaction(d.stablecoin.chain, stranger, to=d.stablecoin.address, data=data, context="front-run")
+    send_transaction(d.stablecoin.chain, payee, to=d.stablecoin.address, data=data, context="receive")
+    assert d.stablecoin.call("balanceOf", payee.address) == 2_500_000
