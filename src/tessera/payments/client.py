@@ -139,7 +139,11 @@ class Payer:
             channel_state.mkdir(parents=True, exist_ok=True)
             storage = FileClientChannelStorage(FileChannelStorageOptions(directory=channel_state))
         self.client.register(asset.network, BatchSettlementEvmScheme(signer, BatchSettlementEvmSchemeOptions(
-            storage=storage, deposit_policy=BatchSettlementDepositPolicy(deposit_multiplier=calls_per_deposit))))
+            storage=storage, deposit_policy=BatchSettlementDepositPolicy(deposit_multiplier=calls_per_deposit),
+            # the server's minDeposit hint is 10 calls; deposit for `calls_per_deposit` calls (capped by the SDK at
+            # multiplier x the per-payment cap) so a channel needs O(1) transactions
+            deposit_strategy=lambda ctx: str(max(int(ctx.minimum_deposit_amount),
+                                                 int(ctx.request_amount) * calls_per_deposit)))))
         self.client.register_extension(PaymentIdentifierExtension())
         if prefer:
             from x402.client_base import prefer_scheme
