@@ -144,7 +144,7 @@ class Payer:
             # multiplier x the per-payment cap) so a channel needs O(1) transactions
             deposit_strategy=lambda ctx: str(max(int(ctx.minimum_deposit_amount),
                                                  int(ctx.request_amount) * calls_per_deposit)))))
-        self.client.register_extension(PaymentIdentifierExtension())
+        self.client.register_extension(PaymentIdentifierExtension())  # type: ignore[arg-type]  # hooks are optional
         if prefer:
             from x402.client_base import prefer_scheme
 

@@ -61,7 +61,7 @@ def facilitator_app(facilitator: x402Facilitator) -> FastAPI:
             return _error(400, f"x402Version {body.get('x402Version')!r} is not supported: this facilitator speaks 2")
         try:
             return (parse_payment_payload(body["paymentPayload"]),
-                    parse_payment_requirements(body["paymentRequirements"]))
+                    parse_payment_requirements(2, body["paymentRequirements"]))
         except KeyError as e:
             return _error(400, f"missing {e.args[0]}: send {{x402Version, paymentPayload, paymentRequirements}}")
         except Exception as e:  # pydantic's ValidationError and the SDK's own parse errors

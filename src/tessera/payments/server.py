@@ -104,11 +104,11 @@ class PaidAPI:
         register_exact_evm_server(server, networks=asset.network)
         batch = BatchSettlementEvmScheme(payee.address, BatchSettlementEvmSchemeServerConfig(
             storage=channels, receiver_authorizer_signer=LocalAuthorizerSigner(payee), withdraw_delay=withdraw_delay))
-        server.register(asset.network, batch)
+        server.register(asset.network, batch)  # type: ignore[arg-type]  # the SDK's own scheme; its annotation is looser
         config: dict[str, RouteConfig] = {}
         for r in routes:
             config[r.route] = RouteConfig(
-                accepts=[PaymentOption(scheme=s, pay_to=payee.address, network=asset.network, price=asset.price(r.price))
+                accepts=[PaymentOption(scheme=s, pay_to=payee.address, network=asset.network, price=asset.price(r.price))  # type: ignore[arg-type]
                          for s in r.schemes],
                 description=r.description or None,
                 extensions={PAYMENT_IDENTIFIER: declare_payment_identifier_extension()},

@@ -131,7 +131,7 @@ class ChainFacilitatorSigner:
             tx = {"type": 2, "chainId": self.chain.chain_id, "nonce": self.chain.get_nonce(self.account.address),
                   "gas": gas, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority, "value": 0,
                   "data": data, "to": to}
-            signed = self.account.sign_transaction(tx)
+            signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
             return "0x" + self.chain.send_raw_transaction(bytes(signed.raw_transaction)).hex()
 
     def wait_for_transaction_receipt(self, tx_hash: str) -> TransactionReceipt:
