@@ -169,6 +169,14 @@ class RequestInputError(CoprocessorError):
     """A coprocessor request's input cannot be decoded, or does not hash to the request's input hash."""
 
 
+class PaymentError(TesseraError):
+    """A paid HTTP call or a payment channel could not go ahead (the message names the cause and the fix)."""
+
+
+class SpendLimitError(PaymentError):
+    """A payment was refused by the payer's own spending controls (cap or asset allow-list)."""
+
+
 __all__ = [
     "ArtifactError",
     "ChainConnectionError",
@@ -187,9 +195,11 @@ __all__ = [
     "ProofError",
     "KeystoreError",
     "ManifestError",
+    "PaymentError",
     "PricingError",
     "RequestInputError",
     "WorkloadError",
+    "SpendLimitError",
     "StaleArtifactError",
     "SubnetError",
     "TesseraError",
@@ -197,11 +207,3 @@ __all__ = [
     "UnsupportedByBackend",
     "WrongPasswordError",
 ]
-
-
-class PaymentError(TesseraError):
-    """A paid HTTP call or a payment channel could not go ahead (the message names the cause and the fix)."""
-
-
-class SpendLimitError(PaymentError):
-    """A payment was refused by the payer's own spending controls (cap or asset allow-list)."""

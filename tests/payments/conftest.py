@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
@@ -96,3 +97,16 @@ def plain_sdk_app(env: PayEnv) -> FastAPI:
     }
     app.add_middleware(PaymentMiddlewareASGI, routes=routes, server=server)
     return app
+
+
+class Capture(httpx.AsyncBaseTransport):
+    """An in-process transport to `app` that keeps every PAYMENT-SIGNATURE header it carried."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.headers: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "payment-signature" in request.headers:
+            self.headers.append(request.headers["payment-signature"])
+        return await self.inner.handle_async_request(request)

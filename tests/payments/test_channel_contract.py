@@ -5,11 +5,13 @@ claims), and the attacks on its funds rules."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
 from conftest import CALL_PRICE, FUNDS, PayEnv
 from eth_abi import encode as abi_encode
+from eth_utils import keccak
 from x402.mechanisms.evm.batch_settlement.constants import (
     BATCH_SETTLEMENT_ADDRESS,
     ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
@@ -17,6 +19,7 @@ from x402.mechanisms.evm.batch_settlement.constants import (
 )
 
 from tessera.accounts.dev import dev_account
+from tessera.accounts.typed_data import contract_domain, sign_typed_data, transfer_authorization_data
 from tessera.chain.contract import Contract
 from tessera.errors import ContractRevert, PaymentError
 from tessera.payments import ChannelClient
@@ -114,20 +117,38 @@ def test_a_deposit_authorization_cannot_be_redirected(pay_env: PayEnv) -> None:
     attacker = dev_account(7)
     cc = channels(env)
     config = cc.config(env.payee.address)
-    collector = Contract.at(env.chain, "ERC3009DepositCollector", ERC3009_DEPOSIT_COLLECTOR_ADDRESS)
     cid = bytes.fromhex(cc.channel_id(config)[2:])
+    # the payer's real deposit signature for its own channel, as a front-runner would see it in the mempool
+    salt, valid_before = 1, int(time.time()) + 3600
+    nonce = keccak(abi_encode(["bytes32", "uint256"], [cid, salt]))
+    domain = contract_domain(env.asset.name, env.asset.version, env.chain.chain_id, env.asset.address)
+    signature = sign_typed_data(env.payer, transfer_authorization_data(
+        domain, env.payer.address, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, USD, 0, valid_before, nonce,
+        primary_type="ReceiveWithAuthorization")).packed
+    collector_data = abi_encode(["uint256", "uint256", "uint256", "bytes"], [0, valid_before, salt, signature])
+    before = env.balance(env.payer.address)
+    collector = Contract.at(env.chain, "ERC3009DepositCollector", ERC3009_DEPOSIT_COLLECTOR_ADDRESS)
     with pytest.raises(ContractRevert, match="OnlyBatchSettlement"):
-        collector.transact(attacker, "collect", env.payer.address, env.asset.address, USD, cid,
-                           abi_encode(["uint256", "uint256", "uint256", "bytes"], [0, 2**40, 1, b"\x00" * 65]))
-    # a deposit signed for the payer's channel, replayed into the attacker's channel (receiver = attacker)
+        collector.transact(attacker, "collect", env.payer.address, env.asset.address, USD, cid, collector_data)
+    # the same signature into a channel whose receiver is the attacker: the nonce binds the payer's channel
     own_config = cc.config(attacker.address)
     settlement = Contract.at(env.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
-    _, receipt = cc.deposit(config, USD)
-    calldata = env.chain.get_receipt(receipt.transaction_hash)
-    assert calldata is not None
-    with pytest.raises(ContractRevert):
-        settlement.transact(attacker, "deposit", own_config, USD, ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
-                            abi_encode(["uint256", "uint256", "uint256", "bytes"], [0, 2**40, 1, b"\x01" * 65]))
+    with pytest.raises(ContractRevert, match="InvalidSignature"):
+        settlement.transact(attacker, "deposit", own_config, USD, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, collector_data)
+    assert env.balance(env.payer.address) == before
+    # submitted as signed, by anyone, it lands in the payer's channel only
+    settlement.transact(attacker, "deposit", config, USD, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, collector_data)
+    assert settlement.call("channels", cid)[0] == USD and env.balance(env.payer.address) == before - USD
+
+
+def test_canonical_addresses_are_the_sdks() -> None:
+    """deploy.py keeps its own copy (importing the SDK there costs ~2 s of CLI start-up): it must not drift."""
+    from x402.mechanisms.evm.constants import MULTICALL3_ADDRESS
+
+    from tessera.protocol.deploy import CANONICAL_ADDRESSES
+
+    assert CANONICAL_ADDRESSES == {"Multicall3": MULTICALL3_ADDRESS, "BatchSettlement": BATCH_SETTLEMENT_ADDRESS,
+                                   "ERC3009DepositCollector": ERC3009_DEPOSIT_COLLECTOR_ADDRESS}
 
 
 def test_claims_are_bound_to_the_receivers_authorizer_and_the_payers_signature(pay_env: PayEnv) -> None:

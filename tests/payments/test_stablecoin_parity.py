@@ -3,31 +3,22 @@ and ERC-1271 smart wallets, and the replays they must refuse."""
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import pytest
 
 from tessera.accounts.dev import dev_account
+from tessera.accounts.typed_data import contract_domain, sign_typed_data, transfer_authorization_data
 from tessera.chain.contract import Contract
 from tessera.errors import ContractRevert
 from tessera.protocol.deploy import Deployment
 
-TYPES = [{"name": "from", "type": "address"}, {"name": "to", "type": "address"}, {"name": "value", "type": "uint256"},
-         {"name": "validAfter", "type": "uint256"}, {"name": "validBefore", "type": "uint256"},
-         {"name": "nonce", "type": "bytes32"}]
-
-
 def authorization(d: Deployment, signer, frm: str, to: str, value: int, kind: str = "TransferWithAuthorization"):  # type: ignore[no-untyped-def]
     coin = d.stablecoin
-    nonce = secrets.token_bytes(32)
     before = int(time.time()) + 3600
-    signed = signer.sign_typed_data(
-        domain_data={"name": coin.call("name"), "version": coin.call("version"), "chainId": coin.chain.chain_id,
-                     "verifyingContract": coin.address},
-        message_types={kind: TYPES},
-        message_data={"from": frm, "to": to, "value": value, "validAfter": 0, "validBefore": before, "nonce": nonce})
-    return (frm, to, value, 0, before, nonce), bytes(signed.signature)
+    domain = contract_domain(coin.call("name"), coin.call("version"), coin.chain.chain_id, coin.address)
+    data = transfer_authorization_data(domain, frm, to, value, 0, before, primary_type=kind)
+    return (frm, to, value, 0, before, data["message"]["nonce"]), sign_typed_data(signer, data).packed
 
 
 def test_eip5267_domain_matches_what_signers_use(deployment: Deployment) -> None:

@@ -10,7 +10,7 @@ import json
 
 import httpx
 import pytest
-from conftest import CALL_PRICE, EXACT_PRICE, PayEnv, plain_sdk_app
+from conftest import CALL_PRICE, EXACT_PRICE, Capture, PayEnv, plain_sdk_app
 from x402 import x402Client
 from x402.http.clients.httpx import x402AsyncTransport
 from x402.mechanisms.evm import EthAccountSigner
@@ -108,24 +108,17 @@ def test_a_crash_between_settlement_and_answer_is_recovered_without_charging_aga
     """The journal says `pending` (the server died after settling, before recording the answer): the same
     payment arriving again is answered from the chain's record that it settled, and charges nothing more."""
     env = pay_env
-    captured: list[httpx.Request] = []
-    inner = httpx.ASGITransport(app=env.app)
-
-    class Capture(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            if "payment-signature" in request.headers:
-                captured.append(request)
-            return await inner.handle_async_request(request)
-
+    capture = Capture(env.app)
+    inner = capture.inner
     payer = env.payer_client()
-    run(payer.get(f"{URL}/exact", inner=Capture()))
+    run(payer.get(f"{URL}/exact", inner=capture))
     paid_once = env.balance(env.payee.address)
     # simulate the crash: the answer was never recorded
     env.paid.journal.conn.execute("UPDATE payments SET status = 'pending', response_status = NULL")
 
     async def resend() -> httpx.Response:
         async with httpx.AsyncClient(transport=inner, base_url=URL) as http:
-            return await http.get("/exact", headers={"payment-signature": captured[0].headers["payment-signature"]})
+            return await http.get("/exact", headers={"payment-signature": capture.headers[0]})
 
     again = run(resend())
     assert again.status_code == 200 and again.json() == {"answer": 42}
@@ -136,17 +129,10 @@ def test_a_crash_between_settlement_and_answer_is_recovered_without_charging_aga
 def test_a_replayed_authorization_is_refused_with_its_reason(pay_env: PayEnv) -> None:
     """The same EIP-3009 authorization under a new payment id: the SDK facilitator says nonce_already_used."""
     env = pay_env
-    captured: list[str] = []
-    inner = httpx.ASGITransport(app=env.app)
-
-    class Capture(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            if "payment-signature" in request.headers:
-                captured.append(request.headers["payment-signature"])
-            return await inner.handle_async_request(request)
-
-    run(env.payer_client().get(f"{URL}/exact", inner=Capture()))
-    payload = json.loads(base64.b64decode(captured[0]))
+    capture = Capture(env.app)
+    inner = capture.inner
+    run(env.payer_client().get(f"{URL}/exact", inner=capture))
+    payload = json.loads(base64.b64decode(capture.headers[0]))
     payload["extensions"]["payment-identifier"]["info"]["id"] = "pay_replayed_by_an_attacker_0001"
     forged = base64.b64encode(json.dumps(payload).encode()).decode()
     balance = env.balance(env.payee.address)
@@ -164,25 +150,18 @@ def test_a_replayed_authorization_is_refused_with_its_reason(pay_env: PayEnv) ->
 
 def test_a_replayed_voucher_is_refused(pay_env: PayEnv) -> None:
     env = pay_env
-    headers: list[str] = []
-    inner = httpx.ASGITransport(app=env.app)
-
-    class Capture(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            if "payment-signature" in request.headers:
-                headers.append(request.headers["payment-signature"])
-            return await inner.handle_async_request(request)
-
+    capture = Capture(env.app)
+    inner = capture.inner
     payer = env.payer_client()
 
     async def two_calls() -> None:
-        client = payer.http(Capture())
+        client = payer.http(capture)
         await payer.get(f"{URL}/call", client=client)
         await payer.get(f"{URL}/call", client=client)
         await client[0].aclose()
 
     run(two_calls())
-    payload = json.loads(base64.b64decode(headers[-1]))  # the latest voucher, sent again as a new request
+    payload = json.loads(base64.b64decode(capture.headers[-1]))  # the latest voucher, sent again as a new request
     payload["extensions"]["payment-identifier"]["info"]["id"] = "pay_voucher_replay_attempt_0001"
     forged = base64.b64encode(json.dumps(payload).encode()).decode()
 

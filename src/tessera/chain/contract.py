@@ -38,7 +38,7 @@ def gas_limit_for(chain: Chain, request: CallRequest, context: str) -> int:
         raise decode_revert(e, context) from None
 
 
-def send_transaction(
+def submit_transaction(
     chain: Chain,
     signer: Signer,
     *,
@@ -47,8 +47,9 @@ def send_transaction(
     value: int = 0,
     gas: int | None = None,
     context: str = "transaction",
-) -> Receipt:
-    """Sign, send and wait. A transaction that would revert raises ContractRevert before it is sent."""
+) -> tuple[bytes, int]:
+    """Estimate, check funds, sign and send without waiting: (transaction hash, gas limit). A transaction that
+    would revert raises its decoded ContractRevert before it is sent."""
     request = CallRequest(to=to, data=data, sender=signer.address, value=value)
     if gas is None:
         gas = gas_limit_for(chain, request, context)
@@ -73,9 +74,24 @@ def send_transaction(
     if to is not None:
         tx["to"] = to
     signed = signer.sign_transaction(tx)
-    tx_hash = chain.send_raw_transaction(bytes(signed.raw_transaction))
+    return chain.send_raw_transaction(bytes(signed.raw_transaction)), gas
+
+
+def send_transaction(
+    chain: Chain,
+    signer: Signer,
+    *,
+    to: str | None,
+    data: bytes = b"",
+    value: int = 0,
+    gas: int | None = None,
+    context: str = "transaction",
+) -> Receipt:
+    """Sign, send and wait. A transaction that would revert raises ContractRevert before it is sent."""
+    tx_hash, gas = submit_transaction(chain, signer, to=to, data=data, value=value, gas=gas, context=context)
     receipt = chain.wait_for_receipt(tx_hash)
     if not receipt.ok:
+        request = CallRequest(to=to, data=data, sender=signer.address, value=value)
         # replay on the parent block to recover the revert data the receipt does not carry
         try:
             chain.call(request, block=max(receipt.block_number - 1, 0))

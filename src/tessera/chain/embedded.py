@@ -420,17 +420,16 @@ class EmbeddedChain(Chain):
         self._meta_set("time_offset", str(self._time_offset))
 
     def set_balance(self, address: str, wei: int) -> None:
-        with self._block_transaction():
-            vm = self._evm.get_vm()
-            vm.state.set_balance(to_canonical_address(address), wei)
-            vm.state.persist()
-            self._evm.header = self._evm.header.copy(state_root=vm.state.state_root)
-            self._mine_pending()
+        self._edit_state(lambda state: state.set_balance(to_canonical_address(address), wei))
 
     def set_code(self, address: str, code: bytes) -> None:
+        self._edit_state(lambda state: state.set_code(to_canonical_address(address), bytes(code)))
+
+    def _edit_state(self, edit: Callable[[Any], None]) -> None:
+        """A devnet edit of account state, sealed in its own block."""
         with self._block_transaction():
             vm = self._evm.get_vm()
-            vm.state.set_code(to_canonical_address(address), bytes(code))
+            edit(vm.state)
             vm.state.persist()
             self._evm.header = self._evm.header.copy(state_root=vm.state.state_root)
             self._mine_pending()

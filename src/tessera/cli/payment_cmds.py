@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
@@ -86,15 +88,16 @@ def channel() -> None:
     """Payment channels: one deposit, many sub-cent calls, one settlement."""
 
 
-def _client(ctx: click.Context, account: str | None, password_file: Path | None):  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def _channels(ctx: click.Context, account: str | None, password_file: Path | None) -> Iterator[Any]:
+    """The signer's ChannelClient on the configured chain (its asset is `.asset`, its chain `.chain`)."""
     from ..payments import ChannelClient, PaymentAsset
 
     settings = settings_from(ctx)
-    cm = deployed(settings)
-    chain, d = cm.__enter__()
-    signer = resolve_signer(settings, chain, account, password_file)
-    asset = PaymentAsset.read(chain, d.stablecoin.address)
-    return cm, settings, chain, asset, ChannelClient(chain, asset, signer, settings.data_dir / "payments" / "channels.json")  # type: ignore[arg-type]
+    with deployed(settings) as (chain, d):
+        signer = resolve_signer(settings, chain, account, password_file)
+        asset = PaymentAsset.read(chain, d.stablecoin.address)
+        yield ChannelClient(chain, asset, signer, settings.data_dir / "payments" / "channels.json")  # type: ignore[arg-type]
 
 
 def _text(view, asset) -> str:  # type: ignore[no-untyped-def]
@@ -114,13 +117,10 @@ def _text(view, asset) -> str:  # type: ignore[no-untyped-def]
 def channel_open(ctx: click.Context, payee: str, deposit: Decimal, account: str | None, password_file: Path | None,
                  as_json: bool) -> None:
     """Open (or add to) the channel to PAYEE (address or account name); one transaction."""
-    cm, settings, chain, asset, cc = _client(ctx, account, password_file)
-    try:
-        payee_address = resolve_address(settings, chain, payee)
-        cid, receipt = cc.deposit(cc.config(payee_address), asset.base(deposit))
+    with _channels(ctx, account, password_file) as cc:
+        asset = cc.asset
+        cid, receipt = cc.deposit(cc.config(resolve_address(settings_from(ctx), cc.chain, payee)), asset.base(deposit))
         view = cc.view(cid)
-    finally:
-        cm.__exit__(None, None, None)
     emit(as_json, {**view.to_json(asset), "transaction": "0x" + receipt.transaction_hash.hex(),
                    "gas_used": receipt.gas_used}, lambda: _text(view, asset))
 
@@ -136,12 +136,10 @@ def channel_open(ctx: click.Context, payee: str, deposit: Decimal, account: str 
 def channel_topup(ctx: click.Context, channel_id: str, amount: Decimal, account: str | None,
                   password_file: Path | None, as_json: bool) -> None:
     """Add AMOUNT stablecoin units to a channel you opened."""
-    cm, _, _, asset, cc = _client(ctx, account, password_file)
-    try:
+    with _channels(ctx, account, password_file) as cc:
+        asset = cc.asset
         _, receipt = cc.deposit(cc.config_of(channel_id), asset.base(amount))
         view = cc.view(channel_id)
-    finally:
-        cm.__exit__(None, None, None)
     emit(as_json, {**view.to_json(asset), "transaction": "0x" + receipt.transaction_hash.hex()},
          lambda: _text(view, asset))
 
@@ -156,11 +154,9 @@ def channel_topup(ctx: click.Context, channel_id: str, amount: Decimal, account:
 def channel_close(ctx: click.Context, channel_id: str, account: str | None, password_file: Path | None,
                   as_json: bool) -> None:
     """Start the timed close; run again after the delay to take back what the payee did not claim."""
-    cm, _, _, asset, cc = _client(ctx, account, password_file)
-    try:
+    with _channels(ctx, account, password_file) as cc:
+        asset = cc.asset
         what, view, receipt = cc.close(channel_id)
-    finally:
-        cm.__exit__(None, None, None)
     emit(as_json, {**view.to_json(asset), "action": what, "transaction": "0x" + receipt.transaction_hash.hex()},
          lambda: (f"closing: the payee may claim until {fmt_time(view.finalize_after or 0)}; run `tessera channel "
                   f"close {channel_id}` again after that" if what == "started" else _text(view, asset)))
@@ -176,12 +172,9 @@ def channel_close(ctx: click.Context, channel_id: str, account: str | None, pass
 def channel_status(ctx: click.Context, channel_id: str | None, account: str | None, password_file: Path | None,
                    as_json: bool) -> None:
     """One channel, or every channel you opened from this data dir."""
-    cm, _, _, asset, cc = _client(ctx, account, password_file)
-    try:
-        ids = [channel_id] if channel_id else cc.known()
-        views = [cc.view(i) for i in ids]
-    finally:
-        cm.__exit__(None, None, None)
+    with _channels(ctx, account, password_file) as cc:
+        asset = cc.asset
+        views = [cc.view(i) for i in ([channel_id] if channel_id else cc.known())]
     if channel_id is None and not views and not as_json:
         raise PaymentError("no channels opened from this data dir: open one with `tessera channel open PAYEE --deposit N`")
     emit(as_json, {"channels": [v.to_json(asset) for v in views]},

@@ -28,6 +28,7 @@ from x402.mechanisms.evm.batch_settlement.constants import (
     MIN_WITHDRAW_DELAY,
 )
 
+from ..accounts.typed_data import contract_domain, sign_typed_data, transfer_authorization_data
 from ..chain.base import Chain, Receipt
 from ..chain.contract import Contract
 from ..errors import PaymentError
@@ -109,7 +110,7 @@ class ChannelClient:
         return sorted(self._load())
 
     def config_of(self, channel_id: str) -> tuple[Any, ...]:
-        raw = self._load().get(channel_id.lower()) or self._load().get(channel_id)
+        raw = self._load().get(channel_id.lower())  # ids are stored as channel_id() writes them: lower-case
         if raw is None:
             raise PaymentError(f"channel {channel_id} is not in {self.book}: use an id from `tessera channel status`")
         return (raw["payer"], raw["payerAuthorizer"], raw["receiver"], raw["receiverAuthorizer"], raw["token"],
@@ -128,16 +129,11 @@ class ChannelClient:
         salt = int.from_bytes(secrets.token_bytes(32), "big")
         nonce = keccak(abi_encode(["bytes32", "uint256"], [bytes.fromhex(channel_id[2:]), salt]))
         valid_before = int(time.time()) + VALIDITY
-        signed = self.account.sign_typed_data(
-            domain_data={"name": self.asset.name, "version": self.asset.version, "chainId": self.chain.chain_id,
-                         "verifyingContract": self.asset.address},
-            message_types={"ReceiveWithAuthorization": [
-                {"name": "from", "type": "address"}, {"name": "to", "type": "address"},
-                {"name": "value", "type": "uint256"}, {"name": "validAfter", "type": "uint256"},
-                {"name": "validBefore", "type": "uint256"}, {"name": "nonce", "type": "bytes32"}]},
-            message_data={"from": self.account.address, "to": ERC3009_DEPOSIT_COLLECTOR_ADDRESS, "value": amount,
-                          "validAfter": 0, "validBefore": valid_before, "nonce": nonce})
-        data = abi_encode(["uint256", "uint256", "uint256", "bytes"], [0, valid_before, salt, bytes(signed.signature)])
+        domain = contract_domain(self.asset.name, self.asset.version, self.chain.chain_id, self.asset.address)
+        signature = sign_typed_data(self.account, transfer_authorization_data(
+            domain, self.account.address, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, amount, 0, valid_before, nonce,
+            primary_type="ReceiveWithAuthorization"))
+        data = abi_encode(["uint256", "uint256", "uint256", "bytes"], [0, valid_before, salt, signature.packed])
         receipt = self.contract.transact(self.account, "deposit", config, amount, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, data)
         self._remember(channel_id, config)
         return channel_id, receipt

@@ -36,7 +36,7 @@ from x402.mechanisms.evm.exact import register_exact_evm_client
 
 from ..errors import PaymentError, SpendLimitError
 from .network import PaymentAsset
-from .server import decode_payment_header
+from .server import REPLAYED_HEADER, decode_payment_header
 
 # a channel deposit covers this many calls (the SDK's default is 10): fewer deposits, O(1) transactions per channel
 DEPOSIT_CALLS = 100
@@ -185,7 +185,7 @@ class Payer:
         return PaidResponse(response.status_code, paid, int(accepted.get("amount", 0) or 0) if paid else 0,
                             str(settlement.get("transaction", "")), str(accepted.get("scheme", "")),
                             response.content, sum(s.attempts for s in sent),
-                            response.headers.get("x-tessera-payment-replayed") == "1")
+                            response.headers.get(REPLAYED_HEADER) == "1")
 
     def _explain(self, e: Exception) -> PaymentError:
         text = str(e)

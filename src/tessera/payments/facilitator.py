@@ -11,7 +11,7 @@ answers `GET /supported`, `POST /verify` and `POST /settle` in the wire format t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI, Request
@@ -72,21 +72,17 @@ def facilitator_app(facilitator: x402Facilitator) -> FastAPI:
     async def supported() -> dict[str, Any]:
         return facilitator.get_supported().model_dump(by_alias=True, exclude_none=True)
 
-    @app.post("/verify")
-    async def verify(request: Request) -> Any:
-        parsed = await parse(request)
-        if isinstance(parsed, JSONResponse):
-            return parsed
-        result = await facilitator.verify(*parsed)
-        return result.model_dump(by_alias=True, exclude_none=True)
+    def endpoint(action: Callable[..., Awaitable[Any]]) -> Callable[[Request], Awaitable[Any]]:
+        async def handle(request: Request) -> Any:
+            parsed = await parse(request)
+            if isinstance(parsed, JSONResponse):
+                return parsed
+            return (await action(*parsed)).model_dump(by_alias=True, exclude_none=True)
 
-    @app.post("/settle")
-    async def settle(request: Request) -> Any:
-        parsed = await parse(request)
-        if isinstance(parsed, JSONResponse):
-            return parsed
-        result = await facilitator.settle(*parsed)
-        return result.model_dump(by_alias=True, exclude_none=True)
+        return handle
+
+    app.add_api_route("/verify", endpoint(facilitator.verify), methods=["POST"])
+    app.add_api_route("/settle", endpoint(facilitator.settle), methods=["POST"])
 
     @app.get("/health")
     async def health() -> dict[str, str]:

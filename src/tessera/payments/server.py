@@ -23,8 +23,9 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
@@ -41,7 +42,7 @@ from x402.mechanisms.evm.batch_settlement.server import (
     BatchSettlementEvmSchemeServerConfig,
 )
 from x402.mechanisms.evm.batch_settlement.server.channel_manager import BatchSettlementChannelManager
-from x402.mechanisms.evm.batch_settlement.server.channel_manager_common import ChannelManagerConfig
+from x402.mechanisms.evm.batch_settlement.server.channel_manager_common import ChannelManagerConfig, ClaimOptions
 from x402.mechanisms.evm.exact import register_exact_evm_server
 
 from ..chain.base import Chain
@@ -122,6 +123,10 @@ class PaidAPI:
         return paid
 
     # -- the payee's duties on chain ---------------------------------------------------
+    @cached_property
+    def settlement(self) -> Contract:
+        return Contract.at(self.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+
     def channel_manager(self) -> BatchSettlementChannelManager:
         return BatchSettlementChannelManager(ChannelManagerConfig(
             scheme=self.batch, facilitator=self.facilitator, receiver=self.payee.address, token=self.asset.address,
@@ -132,23 +137,19 @@ class PaidAPI:
         manager = self.channel_manager()
         claims = await manager.claim()
         # settle whatever is claimed and unpaid on chain, including claims made while answering a withdrawal
-        contract = Contract.at(self.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
-        claimed, settled = contract.call("receivers", self.payee.address, self.asset.address)
+        claimed, settled = self.settlement.call("receivers", self.payee.address, self.asset.address)
         settle = await manager.settle() if int(claimed) > int(settled) else None
         return {"claims": [{"vouchers": c.vouchers, "transaction": c.transaction} for c in claims],
                 "settle": settle.transaction if settle else None}
 
     async def answer_withdrawals(self) -> list[str]:
         """A payer started a timed close: claim its channel's best voucher before the delay runs out."""
-        contract = Contract.at(self.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
         pending = [c for c in self.channels.list()
-                   if int(contract.call("pendingWithdrawals", bytes.fromhex(c.channel_id[2:]))[1]) != 0
+                   if int(self.settlement.call("pendingWithdrawals", bytes.fromhex(c.channel_id[2:]))[1]) != 0
                    and int(c.charged_cumulative_amount) > int(c.total_claimed)]
         if not pending:
             return []
         ids = {c.channel_id for c in pending}
-        from x402.mechanisms.evm.batch_settlement.server.channel_manager_common import ClaimOptions
-
         await self.channel_manager().claim(ClaimOptions(
             select_claim_channels=lambda channels, _ctx: [c for c in channels if c.channel_id in ids]))
         return sorted(ids)
@@ -198,7 +199,7 @@ class PaymentJournalMiddleware:
         if status < 400 and settlement.get("success"):
             journal.served(pid, str(settlement.get("transaction", "")), status, out_headers, body)
         else:
-            journal.refused(pid, str(settlement.get("errorReason", status)))
+            journal.forget(pid)  # nothing was taken: the same id may pay again once the cause is fixed
         await _send(send, status, out_headers, body)
 
     def _settled_on_chain(self, payload: dict[str, Any]) -> bool:
@@ -253,5 +254,3 @@ async def _replay(send: Send, status: int, headers: dict[str, str], body: bytes)
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
     await _send(send, status, {"content-type": "application/json"}, json.dumps(body).encode())
 
-
-Handler = Callable[..., Awaitable[Any]]

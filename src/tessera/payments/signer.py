@@ -11,16 +11,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from x402.mechanisms.evm.multicall import encode_contract_call
 from x402.mechanisms.evm.types import TransactionReceipt, TypedDataDomain, TypedDataField
 
+from ..chain.abi import AbiFunction
 from ..chain.base import CallRequest, Chain, Receipt
-from ..chain.contract import decode_revert, gas_limit_for
+from ..chain.contract import decode_revert, submit_transaction
 from ..errors import ContractRevert
 
 _ERC20_BALANCE_OF = [{"type": "function", "name": "balanceOf", "stateMutability": "view",
@@ -28,17 +27,12 @@ _ERC20_BALANCE_OF = [{"type": "function", "name": "balanceOf", "stateMutability"
                       "outputs": [{"name": "", "type": "uint256"}]}]
 
 
-def _canonical(item: dict[str, Any]) -> str:
-    kind = str(item["type"])
-    if not kind.startswith("tuple"):
-        return kind
-    return "(" + ",".join(_canonical(c) for c in item["components"]) + ")" + kind[len("tuple"):]
-
-
-def _function(abi: list[dict[str, Any]], name: str) -> dict[str, Any]:
+def _function(abi: list[dict[str, Any]], name: str) -> AbiFunction:
+    """The SDK hands one overload per ABI (e.g. the v,r,s or the bytes transferWithAuthorization)."""
     for entry in abi:
         if entry.get("type") == "function" and entry.get("name") == name:
-            return entry
+            return AbiFunction(name, tuple(entry.get("inputs", [])), tuple(entry.get("outputs", [])),
+                               entry.get("stateMutability", "nonpayable"))
     raise ValueError(f"function {name} is not in the ABI given")
 
 
@@ -74,19 +68,14 @@ class ChainFacilitatorSigner:
 
     def read_contract(self, address: str, abi: list[dict[str, Any]], function_name: str, *args: Any) -> Any:
         fn = _function(abi, function_name)
-        data = encode_contract_call(abi, function_name, *args)
-        request = CallRequest(to=to_checksum_address(address), data=data, sender=self.account.address)
+        request = CallRequest(to=to_checksum_address(address), data=fn.encode(args), sender=self.account.address)
         try:
             with self._lock:
                 raw = self.chain.call(request)
         except ContractRevert as e:
             decoded = decode_revert(e, f"{function_name} on {address}")
             raise ChainRevertError(f"execution reverted: {decoded.error_name or ''} {decoded}") from e
-        outputs = [_canonical(o) for o in fn.get("outputs", [])]
-        if not outputs:
-            return None
-        values = abi_decode(outputs, raw)
-        return values[0] if len(values) == 1 else list(values)
+        return fn.decode_output(raw) if fn.outputs else None
 
     def verify_typed_data(self, address: str, domain: TypedDataDomain | dict[str, Any],
                           types: dict[str, list[TypedDataField]] | dict[str, Any], primary_type: str,
@@ -111,7 +100,7 @@ class ChainFacilitatorSigner:
     # -- writes -----------------------------------------------------------------
     def write_contract(self, address: str, abi: list[dict[str, Any]], function_name: str, *args: Any,
                        data_suffix: str | None = None) -> str:
-        data = encode_contract_call(abi, function_name, *args)
+        data = _function(abi, function_name).encode(args)
         if data_suffix:
             data += bytes.fromhex(data_suffix.removeprefix("0x"))
         return self._send(address, data, function_name)
@@ -120,19 +109,13 @@ class ChainFacilitatorSigner:
         return self._send(to, data, "transaction")
 
     def _send(self, to: str, data: bytes, context: str) -> str:
-        to = to_checksum_address(to)
-        request = CallRequest(to=to, data=data, sender=self.account.address)
         with self._lock:
             try:
-                gas = gas_limit_for(self.chain, request, context)
+                tx_hash, _ = submit_transaction(self.chain, self.account, to=to_checksum_address(to), data=data,
+                                                context=context)
             except ContractRevert as e:
                 raise ChainRevertError(f"execution reverted: {e.error_name or ''} {e}") from e
-            max_fee, priority = self.chain.gas_price_hint()
-            tx = {"type": 2, "chainId": self.chain.chain_id, "nonce": self.chain.get_nonce(self.account.address),
-                  "gas": gas, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority, "value": 0,
-                  "data": data, "to": to}
-            signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
-            return "0x" + self.chain.send_raw_transaction(bytes(signed.raw_transaction)).hex()
+            return "0x" + tx_hash.hex()
 
     def wait_for_transaction_receipt(self, tx_hash: str) -> TransactionReceipt:
         with self._lock:

@@ -28,8 +28,7 @@ CREATE TABLE IF NOT EXISTS payments (
     scheme TEXT NOT NULL,
     payer TEXT NOT NULL,
     amount TEXT NOT NULL,
-    status TEXT NOT NULL,           -- pending | served | refused
-    reason TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,           -- pending | served (a refused payment is forgotten)
     tx TEXT NOT NULL DEFAULT '',
     response_status INTEGER,
     response_headers TEXT,
@@ -59,7 +58,6 @@ class PaymentRecord:
     payer: str
     amount: int
     status: str
-    reason: str
     tx: str
     response_status: int | None
     response_headers: dict[str, str]
@@ -67,7 +65,7 @@ class PaymentRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "route": self.route, "scheme": self.scheme, "payer": self.payer,
-                "amount": str(self.amount), "status": self.status, "reason": self.reason, "transaction": self.tx}
+                "amount": str(self.amount), "status": self.status, "transaction": self.tx}
 
 
 class PaymentJournal:
@@ -97,7 +95,7 @@ class PaymentJournal:
                 "response_body = ?, updated = ? WHERE id = ?",
                 (tx, status, json.dumps(headers), body, time.time(), payment_id))
 
-    def refused(self, payment_id: str, reason: str) -> None:
+    def forget(self, payment_id: str) -> None:
         """A payment that was not taken: forget it, so the same id may pay again once fixed."""
         with self._lock:
             self.conn.execute("DELETE FROM payments WHERE id = ? AND status = 'pending'", (payment_id,))
@@ -112,7 +110,7 @@ class PaymentJournal:
 
 def _record(row: sqlite3.Row) -> PaymentRecord:
     return PaymentRecord(row["id"], row["payload_hash"], row["route"], row["scheme"], row["payer"], int(row["amount"]),
-                         row["status"], row["reason"], row["tx"], row["response_status"],
+                         row["status"], row["tx"], row["response_status"],
                          json.loads(row["response_headers"] or "{}"), bytes(row["response_body"] or b""))
 
 
