@@ -183,3 +183,66 @@ def test_claims_are_bound_to_the_receivers_authorizer_and_the_payers_signature(p
         big = settlement.call("getVoucherDigest", bytes.fromhex(cid[2:]), 2 * USD)
         settlement.transact(env.payee, "claim", [((config, 2 * USD), bytes(env.payer.unsafe_sign_hash(big).signature),
                                                   2 * USD)])
+
+
+def test_a_collector_of_the_attackers_own_is_credited_nothing(pay_env: PayEnv) -> None:
+    """A contract of the attacker's own as collector: one that delivers nothing is refused (the contract counts
+    what arrived), one that re-enters deposit to be credited twice hits the lock."""
+    env = pay_env
+    attacker = dev_account(7)
+    cc = channels(env)
+    config = cc.config(env.payee.address)
+    settlement = Contract.at(env.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+    hostile, _ = Contract.deploy(env.chain, attacker, "HostileCollector")
+    hostile.transact(attacker, "arm", False, config)
+    with pytest.raises(ContractRevert, match="DepositShortfall"):
+        settlement.transact(attacker, "deposit", config, USD, hostile.address, b"")
+    hostile.transact(attacker, "arm", True, config)
+    with pytest.raises(ContractRevert, match="Reentrancy"):
+        settlement.transact(attacker, "deposit", config, USD, hostile.address, b"")
+    assert settlement.call("channels", bytes.fromhex(cc.channel_id(config)[2:]))[0] == 0
+
+
+def test_refund_signatures_are_single_use_and_bound_to_the_receivers_authorizer(pay_env: PayEnv) -> None:
+    env = pay_env
+    attacker = dev_account(7)
+    cc = channels(env)
+    config = cc.config(env.payee.address)
+    cid, _ = cc.deposit(config, USD)
+    settlement = Contract.at(env.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+    raw = bytes.fromhex(cid[2:])
+    digest = settlement.call("getRefundDigest", raw, 0, USD // 4)
+    by_payee = bytes(env.payee.unsafe_sign_hash(digest).signature)
+    with pytest.raises(ContractRevert, match="InvalidAuthorizerSignature"):
+        settlement.transact(attacker, "refundWithSignature", config, USD // 4, 0,
+                            bytes(attacker.unsafe_sign_hash(digest).signature))
+    before = env.balance(env.payer.address)
+    settlement.transact(attacker, "refundWithSignature", config, USD // 4, 0, by_payee)  # anyone relays; payer is paid
+    assert env.balance(env.payer.address) == before + USD // 4
+    with pytest.raises(ContractRevert, match="RefundNonceMismatch"):  # the same signature again
+        settlement.transact(attacker, "refundWithSignature", config, USD // 4, 0, by_payee)
+    assert settlement.call("channels", raw)[0] == USD - USD // 4
+
+
+def test_a_withdrawal_waits_its_delay_and_a_claim_batch_speaks_for_one_receiver(pay_env: PayEnv) -> None:
+    env = pay_env
+    attacker = dev_account(7)
+    cc = channels(env)
+    config, other = cc.config(env.payee.address), cc.config(attacker.address)
+    cid, _ = cc.deposit(config, USD)
+    oid, _ = cc.deposit(other, USD)
+    settlement = Contract.at(env.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+    settlement.transact(env.payer, "initiateWithdraw", config, USD)
+    with pytest.raises(ContractRevert, match="WithdrawDelayNotElapsed"):
+        settlement.transact(env.payer, "finalizeWithdraw", config)
+
+    def claim(cfg, channel_id: str):  # type: ignore[no-untyped-def]
+        digest = settlement.call("getVoucherDigest", bytes.fromhex(channel_id[2:]), USD // 2)
+        return ((cfg, USD // 2), bytes(env.payer.unsafe_sign_hash(digest).signature), USD // 2)
+
+    # the attacker signs a batch as authorizer of its own channel and slips in a claim on the payee's channel
+    batch = [claim(other, oid), claim(config, cid)]
+    signature = bytes(attacker.unsafe_sign_hash(settlement.call("getClaimBatchDigest", batch)).signature)
+    with pytest.raises(ContractRevert, match="MixedAuthorizers"):
+        settlement.transact(attacker, "claimWithSignature", batch, signature)
+    assert settlement.call("channels", bytes.fromhex(cid[2:]))[1] == 0

@@ -69,3 +69,29 @@ def test_a_smart_wallet_pays_with_erc1271_and_only_its_owner_can_sign(deployment
         send_transaction(d.stablecoin.chain, stranger, to=d.stablecoin.address, data=data, context="front-run")
     send_transaction(d.stablecoin.chain, payee, to=d.stablecoin.address, data=data, context="receive")
     assert d.stablecoin.call("balanceOf", payee.address) == 2_500_000
+
+
+def test_a_cancelled_authorization_cannot_be_used_and_cancel_is_bound_to_the_signer(deployment: Deployment) -> None:
+    from tessera.chain.contract import send_transaction
+
+    d, owner, payer, payee, stranger = deployment, dev_account(0), dev_account(1), dev_account(2), dev_account(7)
+    d.stablecoin.transact(owner, "mint", payer.address, 1_000_000)
+    args, sig = authorization(d, payer, payer.address, payee.address, 1_000_000)
+    nonce = args[5]
+    domain = contract_domain(d.stablecoin.call("name"), d.stablecoin.call("version"), d.stablecoin.chain.chain_id,
+                             d.stablecoin.address)
+    from tessera.accounts.typed_data import typed_data
+
+    cancel = typed_data(domain, {"CancelAuthorization": [{"name": "authorizer", "type": "address"},
+                                                         {"name": "nonce", "type": "bytes32"}]},
+                        "CancelAuthorization", {"authorizer": payer.address, "nonce": nonce})
+    cancel_fn = d.stablecoin.function("cancelAuthorization", 3)
+    with pytest.raises(ContractRevert, match="InvalidSignature"):  # a stranger cannot cancel the payer's payment
+        send_transaction(d.stablecoin.chain, stranger, to=d.stablecoin.address, context="cancel",
+                         data=cancel_fn.encode([payer.address, nonce, sign_typed_data(stranger, cancel).packed]))
+    send_transaction(d.stablecoin.chain, stranger, to=d.stablecoin.address, context="cancel",
+                     data=cancel_fn.encode([payer.address, nonce, sign_typed_data(payer, cancel).packed]))
+    with pytest.raises(ContractRevert, match="AuthorizationAlreadyUsed"):
+        send_transaction(d.stablecoin.chain, stranger, to=d.stablecoin.address, context="pay",
+                         data=d.stablecoin.function("transferWithAuthorization", 7).encode([*args, sig]))
+    assert d.stablecoin.call("balanceOf", payee.address) == 0
