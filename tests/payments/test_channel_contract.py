@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from conftest import CALL_PRICE, FUNDS, PayEnv
+from payments_harness import CALL_PRICE, FUNDS, PayEnv, pay_env  # noqa: F401  (pay_env: the fixture)
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from x402.mechanisms.evm.batch_settlement.constants import (

@@ -10,7 +10,7 @@ import json
 
 import httpx
 import pytest
-from conftest import CALL_PRICE, EXACT_PRICE, Capture, PayEnv, plain_sdk_app
+from payments_harness import CALL_PRICE, EXACT_PRICE, Capture, PayEnv, pay_env, plain_sdk_app  # noqa: F401
 from x402 import x402Client
 from x402.http.clients.httpx import x402AsyncTransport
 from x402.mechanisms.evm import EthAccountSigner

@@ -1,4 +1,7 @@
-"""A paid API on a fresh deployment: Tessera's (journal in front of the SDK middleware) and the SDK's plain one."""
+"""The `pay_env` fixture: a paid API on a fresh deployment, served by Tessera (journal in front of the SDK
+middleware); and the same API behind the SDK's plain middleware.
+
+A module of its own name (not `conftest`), so imports from several test directories cannot shadow each other."""
 
 from __future__ import annotations
 
