@@ -120,6 +120,10 @@ def test_installed_entry_point_runs_the_demo_json(tmp_path: Path) -> None:
     # two proposals, each committed then revealed: at most 2 + 2 blocks after the first proposal
     assert 1 <= f["latency_blocks"] <= 5 and 0 < f["gas_per_delivery"] < 2_000_000
     assert f["node_fees_earned"] == 2 * f["fee"] and f["gas_reimbursed_wei"] > 0
+    pay = next(s for s in report["stages"] if s["name"] == "payments")
+    f = pay["figures"]
+    assert (f["exact_calls"], f["channel_calls"], f["onchain_settlements"], f["double_payments"]) == (1, 200, 2, 0)
+    assert 0 < f["gas_per_channel_call"] < f["gas_per_exact_call"] // 20
 
 
 def test_help_and_version_import_nothing_heavy() -> None:

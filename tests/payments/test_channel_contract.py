@@ -71,6 +71,22 @@ def test_a_channel_opened_on_chain_is_used_by_the_sdk_client_and_settles_once(pa
     assert cc.view(cid).claimed == 20 * CALL_PRICE
 
 
+def test_the_payee_can_settle_every_channel_in_one_transaction_of_its_own(pay_env: PayEnv) -> None:
+    env = pay_env
+    pay_calls(env, 30)
+    settlement = Contract.at(env.chain, "BatchSettlement", BATCH_SETTLEMENT_ADDRESS)
+    [channel] = env.paid.channels.list()
+    before, mark = env.balance(env.payee.address), env.chain.block_number()
+    result = asyncio.run(env.paid.settle_channels(direct=True))
+    assert env.chain.block_number() == mark + 1 and result["settle"] == result["claims"][0]["transaction"]
+    assert env.balance(env.payee.address) == before + 30 * CALL_PRICE
+    assert settlement.call("channels", bytes.fromhex(channel.channel_id[2:]))[1] == 30 * CALL_PRICE
+    assert env.paid.channels.get(channel.channel_id).total_claimed == str(30 * CALL_PRICE)  # type: ignore[union-attr]
+    assert asyncio.run(env.paid.settle_channels(direct=True)) == {"claims": [], "settle": None}
+    assert asyncio.run(env.paid.settle_channels()) == {"claims": [], "settle": None}  # nothing left for the SDK
+    assert env.chain.block_number() == mark + 1
+
+
 def test_top_up_then_timed_close_is_answered_with_the_best_voucher(pay_env: PayEnv) -> None:
     env = pay_env
     cc = channels(env)

@@ -42,7 +42,19 @@ def facilitator_run(ctx: click.Context, port: int, host: str, account: str | Non
         signer = resolve_signer(settings, chain, account, password_file)
         app = facilitator_app(build_facilitator(chain, signer, state=settings.data_dir / "payments" / "facilitator.db"))  # type: ignore[arg-type]
         click.echo(f"facilitator for {caip2(chain)} on http://{host}:{port} (settles from {signer.address})", err=True)
+        _log_sdk_to_stderr()
         uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _log_sdk_to_stderr() -> None:
+    """One line per refusal or settlement the SDK reports (the library itself stays quiet)."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    sdk = logging.getLogger("x402")
+    sdk.addHandler(handler)
+    sdk.setLevel(logging.INFO)
 
 
 @click.group()

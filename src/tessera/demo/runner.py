@@ -59,7 +59,7 @@ Stage = Callable[[DemoContext, StageResult], None]
 
 
 def _stages() -> list[tuple[str, Stage]]:
-    from . import coprocessor_stage, market_stage, stages, subnet_stage, zkml_stage
+    from . import coprocessor_stage, market_stage, payments_stage, stages, subnet_stage, zkml_stage
 
     return [
         ("chain", stages.chain_stage),
@@ -71,13 +71,14 @@ def _stages() -> list[tuple[str, Stage]]:
         ("zkml", zkml_stage.zkml_stage),
         ("subnet", subnet_stage.subnet_stage),
         ("coprocessor", coprocessor_stage.coprocessor_stage),
+        ("payments", payments_stage.payments_stage),
     ]
 
 
 # Seconds each stage usually takes on a 2-core machine with a warm zk cache (a cold cache adds key setup:
 # about a minute for zkml and coprocessor), for progress estimates; measured with `tessera demo --json`.
 TYPICAL_SECONDS = {"chain": 1, "deploy": 3, "emission": 1, "halving": 2, "events": 1, "market": 12, "zkml": 70,
-                   "subnet": 37, "coprocessor": 80}
+                   "subnet": 37, "coprocessor": 80, "payments": 8}
 # every stage runs on the deployed protocol
 _REQUIRES = {"chain": [], "deploy": ["chain"]}
 

@@ -6,6 +6,12 @@
 - `ChannelClient`: open, top up, inspect and close payment channels directly on chain.
 """
 
+import logging
+
+# the SDK logs refusals (a replayed nonce, a bad signature) as warnings: a library does not print them unasked;
+# `tessera facilitator run` and applications that configure logging still see them
+logging.getLogger("x402").addHandler(logging.NullHandler())
+
 from .channels import ChannelClient, ChannelView
 from .client import PaidResponse, Payer
 from .facilitator import DEFAULT_PORT, build_facilitator, facilitator_app

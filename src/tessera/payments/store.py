@@ -71,9 +71,9 @@ class PaymentRecord:
 class PaymentJournal:
     """Payments a server took: journalled `pending` before settlement, `served` with the response after."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock | None = None) -> None:
         self.conn = conn
-        self._lock = threading.Lock()
+        self._lock = lock or threading.RLock()  # shared with the channel storage on the same connection
 
     def get(self, payment_id: str) -> PaymentRecord | None:
         with self._lock:
@@ -95,6 +95,19 @@ class PaymentJournal:
                 "response_body = ?, updated = ? WHERE id = ?",
                 (tx, status, json.dumps(headers), body, time.time(), payment_id))
 
+    def insert_served(self, served: "ServedPayment") -> None:
+        """Record a payment as served in one statement (the caller may hold a wider transaction)."""
+        now = time.time()
+        with self._lock:
+            self.conn.execute(
+                "INSERT INTO payments (id, payload_hash, route, scheme, payer, amount, status, tx, response_status, "
+                "response_headers, response_body, created, updated) VALUES (?, ?, ?, ?, ?, ?, 'served', '', ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET status = 'served', response_status = excluded.response_status, "
+                "response_headers = excluded.response_headers, response_body = excluded.response_body, "
+                "updated = excluded.updated",
+                (served.id, served.payload_hash, served.route, served.scheme, served.payer, str(served.amount),
+                 served.status, json.dumps(served.headers), served.body, now, now))
+
     def forget(self, payment_id: str) -> None:
         """A payment that was not taken: forget it, so the same id may pay again once fixed."""
         with self._lock:
@@ -114,12 +127,27 @@ def _record(row: sqlite3.Row) -> PaymentRecord:
                          json.loads(row["response_headers"] or "{}"), bytes(row["response_body"] or b""))
 
 
+@dataclass(frozen=True)
+class ServedPayment:
+    """A paid response, as the journal keeps it for replay."""
+
+    id: str
+    payload_hash: str
+    route: str
+    scheme: str
+    payer: str
+    amount: int
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
 class SqliteChannelStorage:
     """The SDK's batch-settlement `ChannelStorage`, durable: each voucher is committed before it is answered."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock | None = None) -> None:
         self.conn = conn
-        self._lock = threading.RLock()
+        self._lock = lock or threading.RLock()
 
     def get(self, channel_id: str) -> Channel | None:
         key = normalize_channel_id(channel_id)
@@ -149,6 +177,27 @@ class SqliteChannelStorage:
                 "ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated = excluded.updated",
                 (key, json.dumps(nxt.to_dict()), time.time()))
             return ChannelUpdateResult(channel=nxt.copy(), status="updated")
+
+    def charge(self, expected: Channel, current: Channel, journal: PaymentJournal, served: ServedPayment) -> bool:
+        """Move a channel from `expected` to `current` and journal the served response, in one commit.
+
+        False (and nothing written) when the channel changed since `expected` was read."""
+        key = normalize_channel_id(expected.channel_id)
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.conn.execute("SELECT state FROM channels WHERE id = ?", (key,)).fetchone()
+                if row is None or Channel.from_dict(json.loads(row["state"])).to_dict() != expected.to_dict():
+                    self.conn.execute("ROLLBACK")
+                    return False
+                self.conn.execute("UPDATE channels SET state = ?, updated = ? WHERE id = ?",
+                                  (json.dumps(current.to_dict()), time.time(), key))
+                journal.insert_served(served)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return True
 
 
 class SqlitePendingSettlementStore:
