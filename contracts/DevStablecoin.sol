@@ -57,12 +57,14 @@ contract DevStablecoin is ERC20Permit, Owned {
         return (hex"0f", name, version(), block.chainid, address(this), bytes32(0), new uint256[](0));
     }
 
+    /// @notice As in USDC v2.2, the v/r/s form is checked like the `bytes` one: an address with code (a smart
+    /// wallet such as an agent's PolicyWallet) answers through ERC-1271, an EOA must recover with a low s.
     function transferWithAuthorization(
         address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce,
         uint8 v, bytes32 r, bytes32 s
     ) external {
         bytes32 digest = _useAuthorization(TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce);
-        if (_recover(digest, v, r, s) != from) revert InvalidSignature();
+        if (!SignatureChecker.isValidSignatureNow(from, digest, abi.encodePacked(r, s, v))) revert InvalidSignature();
         _transfer(from, to, value);
     }
 
@@ -84,7 +86,7 @@ contract DevStablecoin is ERC20Permit, Owned {
     ) external {
         if (msg.sender != to) revert CallerMustBePayee(msg.sender, to);
         bytes32 digest = _useAuthorization(RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce);
-        if (_recover(digest, v, r, s) != from) revert InvalidSignature();
+        if (!SignatureChecker.isValidSignatureNow(from, digest, abi.encodePacked(r, s, v))) revert InvalidSignature();
         _transfer(from, to, value);
     }
 

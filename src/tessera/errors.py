@@ -177,7 +177,22 @@ class SpendLimitError(PaymentError):
     """A payment was refused by the payer's own spending controls (cap or asset allow-list)."""
 
 
+class AgentError(TesseraError):
+    """An agent cannot act: its identity, its wallet or a job is not in the state the action needs."""
+
+
+class PolicyError(AgentError):
+    """The agent's policy file cannot be trusted (unsigned, edited, older than the pinned one) or is malformed."""
+
+
+class PolicyRefusal(AgentError):
+    """The owner's policy refuses this action (over a cap, an unknown payee, a low-ranked contract)."""
+
+
 __all__ = [
+    "AgentError",
+    "PolicyError",
+    "PolicyRefusal",
     "ArtifactError",
     "ChainConnectionError",
     "ChainError",

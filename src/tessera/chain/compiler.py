@@ -31,6 +31,15 @@ def _sources(source_dir: Path) -> dict[str, str]:
     return {p.relative_to(source_dir).as_posix(): p.read_text() for p in files}
 
 
+def _where(error: dict[str, Any], sources: dict[str, str]) -> str:
+    """One line for a solc error: `contracts/X.sol:12: TypeError: message`."""
+    loc = error.get("sourceLocation") or {}
+    name = loc.get("file", "")
+    line = sources.get(name, "")[: max(int(loc.get("start", 0)), 0)].count("\n") + 1 if name in sources else 0
+    place = f"contracts/{name}:{line}: " if name else ""
+    return f"{place}{error.get('type', 'Error')}: {error.get('message', '').strip()}"
+
+
 def compile_contracts(source_dir: Path = SOURCE_DIR) -> tuple[str, dict[str, dict[str, Any]]]:
     """Returns (compiler version, {contract name: artifact dict}) for every deployable contract."""
     node = shutil.which("node")
@@ -49,7 +58,9 @@ def compile_contracts(source_dir: Path = SOURCE_DIR) -> tuple[str, dict[str, dic
     output = result["output"]
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise CompilerError("contracts do not compile:\n" + "\n".join(e["formattedMessage"] for e in errors))
+        more = f" (and {len(errors) - 1} more error(s) below)" if len(errors) > 1 else ""
+        raise CompilerError(f"contracts do not compile: {_where(errors[0], sources)}{more}; fix the source, then "
+                            "run `make contracts`\n" + "\n".join(e["formattedMessage"] for e in errors))
     version = result["version"]
     artifacts: dict[str, dict[str, Any]] = {}
     for source_name, contracts in output["contracts"].items():

@@ -118,16 +118,22 @@ class PaidResponse:
 
 
 class Payer:
-    """One account paying x402 endpoints, within its caps."""
+    """One account paying x402 endpoints, within its caps.
+
+    `signer` pays from another address than `account`'s: a smart wallet (an agent's PolicyWallet signer). Its
+    token authorizations fund `exact` payments and channel deposits, while `account` (an EOA) signs the
+    channel's vouchers as the channel's payer authorizer."""
 
     def __init__(self, account: LocalAccount, asset: PaymentAsset, *, max_per_payment: int,
                  extra_assets: list[PaymentAsset] | None = None, channel_state: Path | None = None,
-                 prefer: str | None = None, calls_per_deposit: int = DEPOSIT_CALLS) -> None:
+                 prefer: str | None = None, calls_per_deposit: int = DEPOSIT_CALLS,
+                 signer: Any | None = None) -> None:
         self.account = account
         self.asset = asset
         self.max_per_payment = max_per_payment
         self.client = x402Client()
-        signer = EthAccountSigner(account)
+        voucher_signer = EthAccountSigner(account) if signer is not None else None
+        signer = signer or EthAccountSigner(account)
         register_exact_evm_client(self.client, signer, networks=asset.network)
         storage = None
         if channel_state is not None:
@@ -140,6 +146,7 @@ class Payer:
             storage = FileClientChannelStorage(FileChannelStorageOptions(directory=channel_state))
         self.client.register(asset.network, BatchSettlementEvmScheme(signer, BatchSettlementEvmSchemeOptions(
             storage=storage, deposit_policy=BatchSettlementDepositPolicy(deposit_multiplier=calls_per_deposit),
+            voucher_signer=voucher_signer,
             # the server's minDeposit hint is 10 calls; deposit for `calls_per_deposit` calls (capped by the SDK at
             # multiplier x the per-payment cap) so a channel needs O(1) transactions
             deposit_strategy=lambda ctx: str(max(int(ctx.minimum_deposit_amount),
