@@ -26,9 +26,10 @@ def test_deploy_twice_changes_nothing(chain: Chain, tmp_path: Path) -> None:
     assert second.to_dict() == first.to_dict() == read_manifest(path).to_dict()  # type: ignore[union-attr]
     d = Deployment.from_manifest(chain, second)
     assert d.token.call("minter") == d.emission.address
+    assert d.agents.call("recorders", d.jobs.address) is True  # job payouts count as reputation
     assert set(first.contracts) == {"Registry", "EmissionSchedule", "TesseraToken", "DevStablecoin", "SubnetRegistry",
                                    "ProviderRegistry", "Market", "Halo2VerifierReusable", "ModelRegistry",
-                                   "InferenceVerifier", "InferenceEscrow", "Coordinator",
+                                   "InferenceVerifier", "InferenceEscrow", "Coordinator", "AgentRegistry", "JobBoard",
                                    # placed at their canonical addresses (x402 SDK, batched reads)
                                    "Multicall3", "BatchSettlement", "ERC3009DepositCollector"}
     assert first.contracts["Multicall3"].address == "0xcA11bde05977b3631167028862bE2a173976CA11"

@@ -118,7 +118,7 @@ ROOT_REGISTRATION_COST = 10**18
 
 PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market", "SubnetRegistry",
                       "Halo2VerifierReusable", "ModelRegistry", "InferenceVerifier", "InferenceEscrow",
-                      "Coordinator")
+                      "Coordinator", "AgentRegistry", "JobBoard")
 
 
 # Contracts that live at fixed addresses on every chain (CREATE2 deployments the x402 SDK and batched
@@ -241,6 +241,13 @@ def deploy_protocol(
     coordinator, r = Contract.deploy(chain, signer, "Coordinator", stable_address, token.address, models.address,
                                      inference.address, signer.address)
     record("Coordinator", coordinator, r.block_number)
+    # agents: transferable identities with payment-backed reputation, and a job board that records its payouts
+    agents, r = Contract.deploy(chain, signer, "AgentRegistry", signer.address)
+    record("AgentRegistry", agents, r.block_number)
+    jobs, r = Contract.deploy(chain, signer, "JobBoard", signer.address, stable_address, agents.address,
+                              inference.address, signer.address)
+    record("JobBoard", jobs, r.block_number)
+    agents.transact(signer, "setRecorder", jobs.address, True)
     records.update(place_canonical_contracts(chain))
     for name, rec in records.items():
         registry.transact(signer, "set", registry_key(name), rec.address)
@@ -279,6 +286,8 @@ class Deployment:
     inference: Contract
     inference_escrow: Contract
     coordinator: Contract
+    agents: Contract
+    jobs: Contract
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: Manifest) -> "Deployment":
@@ -297,4 +306,6 @@ class Deployment:
             inference=Contract.at(chain, "InferenceVerifier", manifest.address("InferenceVerifier")),
             inference_escrow=Contract.at(chain, "InferenceEscrow", manifest.address("InferenceEscrow")),
             coordinator=Contract.at(chain, "Coordinator", manifest.address("Coordinator")),
+            agents=Contract.at(chain, "AgentRegistry", manifest.address("AgentRegistry")),
+            jobs=Contract.at(chain, "JobBoard", manifest.address("JobBoard")),
         )
