@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from typing import Any
 
 import httpx
 import pytest
-from payments_harness import CALL_PRICE, EXACT_PRICE, Capture, PayEnv, pay_env, plain_sdk_app  # noqa: F401
+from payments_harness import CALL_PRICE, EXACT_PRICE, Capture, PayEnv, paid_app, pay_env, plain_sdk_app  # noqa: F401
 from x402 import x402Client
 from x402.http.clients.httpx import x402AsyncTransport
 from x402.mechanisms.evm import EthAccountSigner
@@ -19,6 +20,7 @@ from x402.mechanisms.evm.batch_settlement.constants import BATCH_SETTLEMENT_ADDR
 from x402.mechanisms.evm.exact import register_exact_evm_client
 
 from tessera.errors import SpendLimitError
+from tessera.payments import PaidAPI, PaidRoute
 
 URL = "http://paid.test"
 
@@ -203,3 +205,27 @@ def test_wrong_domain_name_is_reported_as_such(pay_env: PayEnv) -> None:
     payer = env.payer_client()
     with pytest.raises(Exception, match="invalid_exact_evm_payload_signature|token_name_mismatch"):
         run(payer.get(f"{URL}/exact", inner=httpx.ASGITransport(app=app)))
+
+
+def test_payments_work_on_a_devnet_whose_clock_ran_ahead(pay_env: PayEnv) -> None:
+    """Time travel (or more blocks than seconds) puts a devnet's clock hours ahead of the wall clock the SDK
+    signs with; a payment must not arrive expired."""
+    env = pay_env
+    env.chain.increase_time(7200)
+    env.chain.mine(1)
+    app = paid_app()
+    paid = PaidAPI.install(app, chain=env.chain, facilitator=env.facilitator, asset=env.asset, payee=env.payee,
+                           state=env.tmp / "ahead.db", routes=[PaidRoute("GET /exact", EXACT_PRICE, ("exact",)),
+                                                               PaidRoute("GET /call", CALL_PRICE, ("batch-settlement",))])
+    payer = env.payer_client()
+
+    async def go() -> list[Any]:
+        client = payer.http(httpx.ASGITransport(app=app))
+        try:
+            return [await payer.get(f"{URL}/exact", client=client), await payer.get(f"{URL}/call", client=client),
+                    await payer.get(f"{URL}/call", client=client)]
+        finally:
+            await client[0].aclose()
+
+    assert all(r.paid for r in run(go()))
+    assert paid.journal.list("served")

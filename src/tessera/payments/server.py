@@ -30,6 +30,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -71,6 +72,7 @@ from .store import PaymentJournal, ServedPayment, SqliteChannelStorage, connect
 from .vouchers import FastVoucherPath, is_claimable_signature
 
 SCHEMES = ("exact", "batch-settlement")
+DEFAULT_PAYMENT_TIMEOUT = 300  # the SDK's default maxTimeoutSeconds
 REPLAYED_HEADER = "x-tessera-payment-replayed"
 
 
@@ -132,9 +134,11 @@ class PaidAPI:
             storage=channels, receiver_authorizer_signer=LocalAuthorizerSigner(payee), withdraw_delay=withdraw_delay))
         server.register(asset.network, batch)  # type: ignore[arg-type]  # the SDK's own scheme; its annotation is looser
         config: dict[str, RouteConfig] = {}
+        timeout = payment_timeout(chain)
         for r in routes:
             config[r.route] = RouteConfig(
-                accepts=[PaymentOption(scheme=s, pay_to=payee.address, network=asset.network, price=asset.price(r.price))  # type: ignore[arg-type]
+                accepts=[PaymentOption(scheme=s, pay_to=payee.address, network=asset.network, price=asset.price(r.price),  # type: ignore[arg-type]
+                                       max_timeout_seconds=timeout)
                          for s in r.schemes],
                 description=r.description or None,
                 extensions={PAYMENT_IDENTIFIER: declare_payment_identifier_extension()},
@@ -320,6 +324,18 @@ class PaymentJournalMiddleware:
             return channel is not None and int(channel.signed_max_claimable) >= int(voucher["maxClaimableAmount"]) \
                 and channel.signature.lower() == str(voucher.get("signature", "")).lower()
         return False
+
+
+def payment_timeout(chain: Chain) -> int:
+    """How long a signed payment stays valid: the SDK's clients sign `validBefore = wall clock + this`.
+
+    On a devnet the chain's clock runs ahead of the wall whenever time was moved forward or more blocks were
+    mined than seconds passed; an authorization valid for 300 wall-clock seconds would then arrive expired
+    on chain. There the window also covers the chain's lead, plus an hour for the drift still to come."""
+    if not chain.is_devnet:
+        return DEFAULT_PAYMENT_TIMEOUT
+    lead = max(0, int(chain.get_block("latest").timestamp) - int(time.time()))
+    return DEFAULT_PAYMENT_TIMEOUT + lead + 3600
 
 
 def _channel_id(raw: Any) -> str | None:
