@@ -49,6 +49,8 @@ MOVES_TOKENS = frozenset(bytes.fromhex(s) for s in (
 
 
 def _address(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**160:
+        value = f"0x{value:040x}"  # YAML reads an unquoted 0x… address as a hex integer
     if not isinstance(value, str) or not _ADDRESS.match(value.strip()):
         raise ValueError(f"{value!r} is not an address: write 0x followed by 40 hex digits")
     return to_checksum_address(value.strip())

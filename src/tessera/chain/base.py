@@ -95,6 +95,10 @@ class Chain(ABC):
     def get_block(self, block: BlockId = "latest") -> Block: ...
 
     @abstractmethod
+    def block_transactions(self, block: BlockId = "latest") -> list[bytes]:
+        """The hashes of a block's transactions, in order."""
+
+    @abstractmethod
     def get_balance(self, address: str, block: BlockId = "latest") -> int: ...
 
     @abstractmethod

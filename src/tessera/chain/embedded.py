@@ -211,6 +211,10 @@ class EmbeddedChain(Chain):
             gas_limit=h.gas_limit,
         )
 
+    def block_transactions(self, block: BlockId = "latest") -> list[bytes]:
+        number = self._header(block).block_number
+        return [bytes(tx.hash) for tx in self._evm.get_canonical_block_by_number(number).transactions]
+
     def get_balance(self, address: str, block: BlockId = "latest") -> int:
         return int(self._state(block).get_balance(to_canonical_address(address)))
 

@@ -131,6 +131,12 @@ class RpcChain(Chain):
             gas_limit=int(raw["gasLimit"], 16),
         )
 
+    def block_transactions(self, block: BlockId = "latest") -> list[bytes]:
+        raw = self.request("eth_getBlockByNumber", [_block_id(block), False])
+        if raw is None:
+            raise ChainError(f"block {block} does not exist yet on {self.url}")
+        return [_bytes(h) for h in raw["transactions"]]
+
     def get_balance(self, address: str, block: BlockId = "latest") -> int:
         return int(self.request("eth_getBalance", [address, _block_id(block)]), 16)
 
