@@ -4,6 +4,13 @@ pragma solidity ^0.8.24;
 import {Owned} from "../lib/Owned.sol";
 import {IERC20, IERC20Permit, SafeTransfer} from "../lib/SafeTransfer.sol";
 
+interface IReceiveWithAuthorization {
+    function receiveWithAuthorization(
+        address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce,
+        bytes calldata signature
+    ) external;
+}
+
 interface IAgentRegistry {
     function ownerOf(uint256 id) external view returns (address);
     function payoutOf(uint256 id) external view returns (address);
@@ -150,7 +157,26 @@ contract JobBoard is Owned {
         token.safeTransferFrom(msg.sender, address(this), p.maxPrice);
     }
 
+    /// @notice Post funded by the poster's EIP-3009 authorization (an EOA's or a smart wallet's, such as an
+    /// agent's PolicyWallet): one transaction, submitted by anyone. The authorization's nonce must be
+    /// `postNonce(p, from)`, so a front-runner holding the signature can only create this very post for `from`.
+    function postWithAuthorization(Post calldata p, address from, uint256 validAfter, uint256 validBefore,
+                                   bytes calldata signature) external returns (uint256 id) {
+        bytes32 nonce = postNonce(p, from);
+        IReceiveWithAuthorization(address(token)).receiveWithAuthorization(
+            from, address(this), p.maxPrice, validAfter, validBefore, nonce, signature);
+        id = _postFor(p, from);
+    }
+
+    function postNonce(Post calldata p, address from) public view returns (bytes32) {
+        return keccak256(abi.encode(address(this), block.chainid, from, p));
+    }
+
     function _post(Post calldata p) private returns (uint256 id) {
+        return _postFor(p, msg.sender);
+    }
+
+    function _postFor(Post calldata p, address poster) private returns (uint256 id) {
         uint256 now_ = block.timestamp;
         if (p.maxPrice == 0 || p.deadline <= now_ || p.deadline > now_ + MAX_WINDOW
             || p.priorityWindow > p.deadline - now_ || p.reviewWindow == 0 || p.reviewWindow > MAX_WINDOW
@@ -160,12 +186,12 @@ contract JobBoard is Owned {
         id = _jobs.length;
         uint64 priorityUntil = p.priorityAgent == 0 ? uint64(now_) : uint64(now_) + p.priorityWindow;
         _jobs.push(Job({
-            poster: msg.sender, maxPrice: p.maxPrice, price: 0, deadline: p.deadline, priorityUntil: priorityUntil,
+            poster: poster, maxPrice: p.maxPrice, price: 0, deadline: p.deadline, priorityUntil: priorityUntil,
             reviewWindow: p.reviewWindow, reviewUntil: 0, priorityAgent: p.priorityAgent, deliveredBy: 0,
             payTo: address(0), state: State.Open, taskHash: p.taskHash, resultHash: bytes32(0), modelId: p.modelId,
             inputsHash: p.inputsHash, nInputs: p.nInputs
         }));
-        emit Posted(id, msg.sender, p.taskHash, p.maxPrice, p.deadline, p.priorityAgent, priorityUntil);
+        emit Posted(id, poster, p.taskHash, p.maxPrice, p.deadline, p.priorityAgent, priorityUntil);
     }
 
     // -- delivering ---------------------------------------------------------------------------
