@@ -51,7 +51,7 @@ def test_the_safe_executes_what_the_agent_approves_and_nothing_it_rejects(deploy
     assert int(d.stablecoin.call("balanceOf", PAYEE.address)) == 5 * USD
     bad = erc20_transfer(d.stablecoin.address, PAYEE.address, 50 * USD)
     review, sig = agent.sign(bad)
-    assert not review.approved and sig is None and "over the limit of 10 per transaction" in review.reason
+    assert not review.approved and sig is None and "over the limit of 10.00 per transaction" in review.reason
     with pytest.raises(ContractRevert, match="GS020"):  # the human alone cannot reach the threshold
         safe.execute(STRANGER, bad, {HUMAN.address: sign_safe_tx(HUMAN, safe.tx_hash(bad))})
     with pytest.raises(AgentError, match="is not an owner"):
@@ -71,7 +71,7 @@ def test_each_rule_kind_accepts_one_and_rejects_another(deployment: Deployment, 
     # limits: ETH and tokens
     assert review(SafeTx(PAYEE.address, 10**17, b"")).startswith("approved")
     assert "over the limit of 0.5 ETH" in review(SafeTx(PAYEE.address, 10**18, b""))
-    assert "over the limit of 10 per transaction" in review(erc20_transfer(d.stablecoin.address, PAYEE.address, 11 * USD))
+    assert "over the limit of 10.00 per transaction" in review(erc20_transfer(d.stablecoin.address, PAYEE.address, 11 * USD))
     # targets
     assert "is not an allowed target" in review(SafeTx(STRANGER.address, 1, b""))
     # selectors

@@ -124,6 +124,10 @@ def test_installed_entry_point_runs_the_demo_json(tmp_path: Path) -> None:
     f = pay["figures"]
     assert (f["exact_calls"], f["channel_calls"], f["onchain_settlements"], f["double_payments"]) == (1, 200, 2, 0)
     assert 0 < f["gas_per_channel_call"] < f["gas_per_exact_call"] // 20
+    agents = next(s for s in report["stages"] if s["name"] == "agents")
+    f = agents["figures"]
+    assert (f["paid_calls"], f["onchain_settlements"], f["jobs_paid"], f["signer_approved"], f["signer_rejected"]) \
+        == (200, 1, 1, 1, 1)
 
 
 def test_help_and_version_import_nothing_heavy() -> None:

@@ -33,6 +33,7 @@ from ..chain.compiler import REPO_ROOT
 from ..chain.contract import Contract, Signer, send_transaction
 from ..errors import AgentError
 from ..schema import Amount, Strict
+from ..units import units_text
 from .policy import Address
 from .ranking import ContractRanker
 
@@ -205,9 +206,11 @@ class SignerAgent:
             limit = self._tokens[to]
             recipient, amount = abi_decode(["address", "uint256"], tx.data[4:])
             cap = int(limit.max_per_tx.scaleb(limit.decimals))
+            moved = units_text(amount, limit.decimals)
             if amount > cap:
-                return Review(False, f"rejected: transfers {Decimal(amount).scaleb(-limit.decimals)} of {tx.to}, "
-                                     f"over the limit of {limit.max_per_tx} per transaction")
+                return Review(False, f"rejected: transfers {moved} of token {tx.to}, over the limit of "
+                                     f"{units_text(cap, limit.decimals)} per transaction")
+            what = f"a transfer of {moved} of token {tx.to} to {recipient} (limit {units_text(cap, limit.decimals)})"
         elif to in self._tokens and tx.data:
             return Review(False, f"rejected: only plain transfers of token {tx.to} are allowed, not "
                                  f"0x{tx.selector().hex()}")
@@ -216,8 +219,9 @@ class SignerAgent:
             if ranking.score < r.min_contract_score:
                 return Review(False, f"rejected: {tx.to} ranks {ranking.score}/100, below "
                                      f"{r.min_contract_score} ({ranking.explain()})")
-        what = "a call" if tx.data else "a transfer"
-        return Review(True, f"approved: {what} to an allowed target within the limits, at {now} UTC on {day}")
+        if not (to in self._tokens and tx.selector() == TRANSFER):
+            what = f"a call to {tx.to}" if tx.data else f"a payment to {tx.to}"
+        return Review(True, f"approved: {what}, within the rules at {now} UTC on {day}")
 
     def sign(self, tx: SafeTx) -> tuple[Review, bytes | None]:
         """Review, then sign the Safe transaction hash only if approved."""

@@ -11,7 +11,7 @@ import click
 from .options import handle_errors, json_option
 from .output import emit
 
-STAGES = ("chain", "deploy", "emission", "halving", "events", "market", "zkml", "subnet", "coprocessor", "payments")
+STAGES = ("chain", "deploy", "emission", "halving", "events", "market", "zkml", "subnet", "coprocessor", "payments", "agents")
 
 
 @click.command()
