@@ -18,12 +18,14 @@ from .. import __version__
 # name → (module under tessera.cli, attribute, one-line help shown by `tessera --help`)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "account": ("account_cmds", "account", "Encrypted keystore accounts and balances."),
+    "agent": ("agent_cmds", "agent", "Agents: identities, policy wallets, signed policies, approvals, ranking, plans."),
     "chain": ("chain_cmds", "chain_group", "Inspect the chain Tessera is connected to."),
     "channel": ("payment_cmds", "channel", "Payment channels: open, top up, close, status."),
     "contracts": ("chain_cmds", "contracts", "Compiled contract artifacts."),
     "coprocessor": ("coprocessor_cmds", "coprocessor", "Coprocessor node and requests: contracts ask, nodes answer."),
     "demo": ("demo_cmds", "demo", "Run the end-to-end demo on a fresh embedded chain."),
     "deploy": ("chain_cmds", "deploy", "Deploy the protocol (idempotent) and write the deployment manifest."),
+    "job": ("agent_cmds", "job", "The job board: post, deliver, accept, dispute, release, refund."),
     "facilitator": ("payment_cmds", "facilitator", "x402 facilitator: verify and settle payments over this chain."),
     "devnet": ("chain_cmds", "devnet", "Local devnet: start/stop anvil, fund accounts, mine blocks."),
     "market": ("market_cmds", "market", "Tenant commands: order compute, watch bids, accept, top up, close."),
