@@ -371,3 +371,33 @@ _job_action("accept", "The poster accepts the delivery: the agent is paid now.")
 _job_action("dispute", "The poster disputes the delivery within the review window: the referee decides.")
 _job_action("release", "Pay a delivery the poster left unanswered past the review window (anyone).")
 _job_action("refund", "Refund the poster of a job nobody delivered by its deadline (anyone).")
+
+
+@agent.command("run")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="agent.yaml: name, account, policy, listen, skills, prices.")
+@password_file_option
+@click.pass_context
+@handle_errors
+def agent_run(ctx: click.Context, config_path: Path, password_file: Path | None) -> None:
+    """Run the agent until interrupted: publish its card, serve its paid skills, spend through its policy."""
+    import time
+
+    import uvicorn
+
+    from ..agent_node import AgentNode, create_app, load_agent_config
+
+    def log(line: str) -> None:
+        click.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", err=True)
+
+    settings = settings_from(ctx)
+    config = load_agent_config(config_path)
+    with deployed(settings) as (chain, d):
+        key = resolve_signer(settings, chain, config.account, password_file)
+        state = settings.data_dir / "agents" / config.name
+        node = AgentNode(chain, d, key, config, state, log=log)  # type: ignore[arg-type]
+        agent_id = node.ensure_registered()
+        app = create_app(node, state)
+        log(f"agent {config.name} (id {agent_id}, wallet {node.wallet.address}) on http://{config.host}:{config.port}"
+            f"; budget left today {node.agent.policy.text(node.agent.engine.budget_left())}")
+        uvicorn.run(app, host=config.host, port=config.port, log_level="warning")

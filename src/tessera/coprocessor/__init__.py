@@ -22,7 +22,7 @@ from .requests import (
     request_signer,
     sign_request,
 )
-from .txmanager import FeeCapExceeded, TxManager, TxRecord
+from ..chain.txmanager import FeeCapExceeded, TxManager, TxRecord
 
 __all__ = [
     "CoordinatorClient",

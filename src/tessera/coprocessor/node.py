@@ -42,7 +42,7 @@ from ..zkml import CompiledModel, InferenceProof, check_registered_model, evalua
 from .client import CoordinatorClient
 from .journal import Journal
 from .requests import ProofMode, RequestParams, SignedRequest, decode_input, hash_instances, request_signer
-from .txmanager import FeeCapExceeded, TxManager
+from ..chain.txmanager import FeeCapExceeded, TxManager
 
 CROSS_CHECK_TOLERANCE = 0.05  # |circuit - onnxruntime| per output, relative to max(1, |onnxruntime|)
 RETRY_LATER = {"IntervalNotStarted"}  # simulation errors that clear with time

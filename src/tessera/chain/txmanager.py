@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..chain.base import CallRequest, Chain, Receipt
-from ..chain.contract import Signer, gas_limit_for
+from .base import CallRequest, Chain, Receipt
+from .contract import Signer, gas_limit_for
 from ..errors import TransactionError
 
 SCHEMA = """

@@ -1,0 +1,198 @@
+"""The agent runtime's state and actions: a restart-safe journal of what the agent paid and published.
+
+Every payment a tool asks for has an id (the tool's idempotency key). It is journalled in SQLite (WAL,
+synchronous=FULL) *before* anything is signed. Its transaction then goes through the `TxManager`, which
+journals nonce and hash before broadcasting. A node killed at any point therefore restarts knowing the
+payment: one with no transaction yet is sent now, one whose transaction may be out is waited for, never sent
+twice. Asking again with the same id returns the recorded payment. The owner's policy decides first
+(`AgentWallet`), and the PolicyWallet contract bounds what any transaction can do.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from ..agents import AgentWallet, PolicyWallet, read_spec
+from ..chain.base import Chain
+from ..chain.txmanager import TxManager
+from ..errors import AgentError, ContractRevert, TransactionError
+from ..protocol.deploy import Deployment
+from ..sqlite_store import bind_chain
+from .config import AgentConfig
+
+SCHEMA = """
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS payments (
+    id TEXT PRIMARY KEY, payee TEXT NOT NULL, amount TEXT NOT NULL,
+    status TEXT NOT NULL,              -- pending | paid | waiting (for the owner) | refused | failed
+    reason TEXT NOT NULL DEFAULT '', tx_key TEXT NOT NULL DEFAULT '', tx TEXT NOT NULL DEFAULT '',
+    proposal INTEGER, created REAL NOT NULL, updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+"""
+FEE_CAP = 500 * 10**9  # wei per gas the agent will ever pay for its own transactions
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    id: str
+    payee: str
+    amount: int
+    status: str
+    reason: str
+    tx: str
+    proposal: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "payee": self.payee, "amount": str(self.amount), "status": self.status,
+                "reason": self.reason, "transaction": self.tx, "proposal": self.proposal}
+
+
+class AgentNode:
+    def __init__(self, chain: Chain, d: Deployment, key: LocalAccount, config: AgentConfig, data_dir: Path, *,
+                 log: Callable[[str], None] = lambda line: None) -> None:
+        self.chain, self.d, self.key, self.config, self.log = chain, d, key, config, log
+        _, spec = read_spec(config.policy)
+        self.wallet = PolicyWallet(chain, spec.wallet)
+        self.agent = AgentWallet(self.wallet, key, self.wallet.trusted_policy(config.policy))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / "agent.db"
+        self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.conn.executescript(SCHEMA)
+        bind_chain(self.conn, chain.chain_id, chain.get_block(0).hash, d.agents.address, path)
+        self.tx = TxManager(chain, key, self.conn)
+        self.tx.resume()
+        self.recover()
+
+    # -- identity -----------------------------------------------------------------------------
+    def card(self) -> dict[str, Any]:
+        c = self.config
+        return {"name": c.name, "endpoint": c.endpoint, "skills": list(c.skills),
+                "prices": {k: str(v) for k, v in c.prices.items()}, "schemes": ["exact", "batch-settlement"],
+                "wallet": self.wallet.address, "payee": self.key.address}
+
+    def card_hash(self) -> bytes:
+        return keccak(json.dumps(self.card(), sort_keys=True).encode())
+
+    def agent_id(self) -> int | None:
+        row = self.conn.execute("SELECT v FROM meta WHERE k = 'agent_id'").fetchone()
+        return int(row[0]) if row else None
+
+    def ensure_registered(self) -> int:
+        """Publish the card in the AgentRegistry once (journalled: a restart never mints a second agent)."""
+        known = self.agent_id()
+        if known is not None:
+            return known
+        data = self.d.agents.encode("register", self.config.endpoint + "/card", self.card_hash())
+        record = self.tx.send("register", self.d.agents.address, data, fee_cap=FEE_CAP, context="register agent")
+        receipt = self._wait(record.key)
+        [event] = self.d.agents.events(receipt, "Registered")
+        agent_id = int(event.args["id"])
+        self.conn.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('agent_id', ?)", (str(agent_id),))
+        self.log(f"registered as agent {agent_id} (card {self.card_hash().hex()[:16]}…)")
+        return agent_id
+
+    # -- paying -------------------------------------------------------------------------------
+    def payment(self, payment_id: str) -> PaymentRecord | None:
+        row = self.conn.execute("SELECT id, payee, amount, status, reason, tx, proposal FROM payments WHERE id = ?",
+                                (payment_id,)).fetchone()
+        return None if row is None else PaymentRecord(row[0], row[1], int(row[2]), row[3], row[4], row[5], row[6])
+
+    def payments(self) -> list[PaymentRecord]:
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM payments ORDER BY created").fetchall()]
+        return [p for p in (self.payment(i) for i in ids) if p is not None]
+
+    def pay(self, payment_id: str, payee: str, amount: int) -> PaymentRecord:
+        """Pay `amount` to `payee` once for `payment_id`, within the policy."""
+        existing = self.payment(payment_id)
+        if existing is not None:
+            if (existing.payee.lower(), existing.amount) != (payee.lower(), amount):
+                raise AgentError(f"payment id {payment_id} was already used for {existing.amount} to "
+                                 f"{existing.payee}: use a new id for a new payment")
+            return self._settle(existing) if existing.status == "pending" else existing
+        decision = self.agent.engine.check_payment(payee, amount)
+        now = time.time()
+        status = {"allow": "pending", "approve": "pending", "refuse": "refused"}[decision.verdict]
+        function = "propose" if decision.verdict == "approve" else "pay"
+        self.conn.execute("INSERT INTO payments (id, payee, amount, status, reason, tx_key, created, updated) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          (payment_id, payee, str(amount), status, decision.reason, f"{function}:{payment_id}", now, now))
+        self.log(f"payment {payment_id}: {decision.verdict}: {decision.reason}")
+        record = self.payment(payment_id)
+        assert record is not None
+        return record if status == "refused" else self._settle(record)
+
+    def _settle(self, record: PaymentRecord) -> PaymentRecord:
+        tx_key = self.conn.execute("SELECT tx_key FROM payments WHERE id = ?", (record.id,)).fetchone()[0]
+        function = tx_key.split(":", 1)[0]
+        data = self.wallet.contract.encode(function, self.agent.token, record.payee, record.amount)
+        try:
+            sent = self.tx.send(tx_key, self.wallet.address, data, fee_cap=FEE_CAP, context=f"{function} {record.id}")
+        except (ContractRevert, TransactionError) as e:
+            self._update(record.id, "failed", f"the wallet refused it: {e}")
+            return self.payment(record.id)  # type: ignore[return-value]
+        receipt = self._wait(sent.key)
+        tx = "0x" + receipt.transaction_hash.hex()
+        if not receipt.ok:
+            self._update(record.id, "failed", "the transaction reverted", tx)
+        elif function == "propose":
+            [event] = self.wallet.contract.events(receipt, "Proposed")
+            self._update(record.id, "waiting", "waits for the owner's approval", tx, int(event.args["id"]))
+        else:
+            self._update(record.id, "paid", record.reason, tx)
+        self._sync_budget()
+        final = self.payment(record.id)
+        assert final is not None
+        self.log(f"payment {record.id}: {final.status} ({tx[:12]}…)")
+        return final
+
+    def _sync_budget(self) -> None:
+        """The wallet's own count of the window's spending is the truth (a resumed payment is counted once)."""
+        start, spent = self.wallet.budget(self.agent.token)
+        self.agent.engine.window_start, self.agent.engine.spent = start, spent
+
+    def recover(self) -> None:
+        """After a restart: finish every payment that was journalled but not settled."""
+        for row in self.conn.execute("SELECT id FROM payments WHERE status = 'pending'").fetchall():
+            record = self.payment(row[0])
+            if record is not None:
+                self.log(f"payment {record.id}: resuming after a restart")
+                self._settle(record)
+
+    def _update(self, payment_id: str, status: str, reason: str, tx: str = "", proposal: int | None = None) -> None:
+        self.conn.execute("UPDATE payments SET status = ?, reason = ?, tx = ?, proposal = ?, updated = ? WHERE id = ?",
+                          (status, reason, tx, proposal, time.time(), payment_id))
+
+    def _wait(self, key: str, timeout: float = 120.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.tx.poll_one(key)
+            if record is not None and record.status != "pending":
+                for h in record.hashes[::-1]:
+                    receipt = self.chain.get_receipt(h)
+                    if receipt is not None:
+                        return receipt
+            if time.monotonic() > deadline:
+                raise AgentError(f"transaction {key} was not mined within {timeout:.0f} s: it stays journalled "
+                                 "and is resumed on the next start")
+            time.sleep(0.2)
+
+    def amount(self, text: str) -> int:
+        try:
+            value = Decimal(text)
+        except ArithmeticError:
+            raise AgentError(f"{text!r} is not an amount: write e.g. 0.10") from None
+        scaled = value.scaleb(self.agent.policy.decimals)
+        if value <= 0 or scaled != scaled.to_integral_value():
+            raise AgentError(f"{text} is not a positive amount with at most {self.agent.policy.decimals} decimals")
+        return int(scaled)

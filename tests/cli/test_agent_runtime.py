@@ -1,0 +1,93 @@
+"""`tessera agent run` as a process on anvil (1 s blocks): it publishes its card once, pays through its policy
+wallet by tool id, and survives kill -9 in the middle of a payment: the restarted agent finishes it, and asking
+again with the same id pays nothing more."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from cli_harness import User, user, wait_for  # noqa: F401  (user: the fixture)
+
+from tessera.accounts.dev import dev_account
+
+pytestmark = pytest.mark.anvil
+AGENT, PAYEE = dev_account(2), dev_account(5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_the_agent_survives_kill_9_mid_payment_and_pays_once(user: User, tmp_path: Path) -> None:
+    u = user
+    secret, key = tmp_path / "pw", tmp_path / "key"
+    secret.write_text("correct horse")
+    key.write_text(AGENT.key.hex())
+    u.run("account", "import", "agent", "--key-file", str(key), "--password-file", str(secret))
+    coin = u.run("deploy")["contracts"]["DevStablecoin"]["address"]
+    u.run("devnet", "fund", dev_account(0).address, "--stable", "100")
+    u.run("devnet", "fund", AGENT.address, "--eth", "10")
+    wallet = u.run("agent", "wallet", "create", "--agent", "agent", "--fund", "10")["wallet"]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "version": 1, "agent": AGENT.address, "wallet": wallet, "token": coin,
+        "caps": {"per_payment": "0.50", "per_window": "5.00", "window": "1d", "approval_above": "0.50"},
+        "payees": [PAYEE.address]}))
+    u.run("agent", "policy", "sign", str(policy))
+    u.run("agent", "policy", "pin", str(policy))
+    port = free_port()
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump({"name": "summariser", "account": "agent", "policy": "policy.yaml",
+                                      "listen": {"host": "127.0.0.1", "port": port}, "skills": ["summarise"],
+                                      "prices": {"summarise": "0.01"}}))
+    url = f"http://127.0.0.1:{port}"
+    argv = ("agent", "run", "--config", str(config), "--password-file", str(secret))
+    node = u.start(*argv, log=tmp_path / "agent1.log")
+    try:
+        wait_for(lambda: healthy(url), 120, "the agent to serve")
+        assert httpx.get(url + "/card").json()["name"] == "summariser"
+        assert httpx.post(url + "/skills/summarise", json={"text": "A. B."}).status_code == 402  # a paid skill
+        with pytest.raises(httpx.TimeoutException):  # the payment is journalled and on its way: kill now
+            httpx.post(url + "/tools/pay", json={"id": "lunch-1", "to": PAYEE.address, "amount": "0.10"}, timeout=0.3)
+        node.send_signal(signal.SIGKILL)
+        node.wait(10)
+    finally:
+        if node.poll() is None:
+            node.kill()
+    node = u.start(*argv, log=tmp_path / "agent2.log")
+    try:
+        wait_for(lambda: healthy(url), 120, "the restarted agent to serve")
+        again = httpx.post(url + "/tools/pay", json={"id": "lunch-1", "to": PAYEE.address, "amount": "0.10"},
+                           timeout=60).json()
+        assert again["status"] == "paid", again
+        second = httpx.post(url + "/tools/pay", json={"id": "lunch-2", "to": PAYEE.address, "amount": "0.10"},
+                            timeout=60).json()
+        assert second["status"] == "paid" and second["transaction"] != again["transaction"]
+        refused = httpx.post(url + "/tools/pay", json={"id": "car-1", "to": PAYEE.address, "amount": "3"},
+                             timeout=60).json()
+        assert refused["status"] == "refused" and "per-payment cap" in refused["reason"]
+        reuse = httpx.post(url + "/tools/pay", json={"id": "lunch-1", "to": PAYEE.address, "amount": "0.20"}, timeout=60)
+        assert reuse.status_code == 400 and "already used" in reuse.json()["error"]
+        assert httpx.get(url + "/health").json()["agent_id"] == 1  # published once, not again on restart
+    finally:
+        node.send_signal(signal.SIGINT)
+        node.wait(20)
+    balance = u.run("account", "balance", PAYEE.address)
+    assert balance["stable"]["base"] == "200000", balance  # two payments, not three
+    log = (tmp_path / "agent2.log").read_text()
+    assert "budget left today 4.80 tUSD" not in log  # a resumed payment is counted once
+    assert "resuming after a restart" in log or "paid" in (tmp_path / "agent1.log").read_text()
