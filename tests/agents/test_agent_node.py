@@ -70,3 +70,53 @@ def test_configs_name_known_skills(tmp_path: Path) -> None:
                                       "key": "0xdeadbeef"}))
     with pytest.raises(ConfigError, match="key: unknown key"):  # keys never live in the config
         load_agent_config(config)
+
+
+def test_the_agents_tools_hire_accept_and_call_a_paid_api(agent_env: AgentEnv, tmp_path: Path) -> None:
+    from fastapi import FastAPI
+    from x402.mechanisms.evm.batch_settlement.constants import ERC3009_DEPOSIT_COLLECTOR_ADDRESS
+
+    from tessera.agents.jobs import AgentRegistryClient, JobBoardClient
+    from tessera.payments import PaidAPI, PaidRoute, build_facilitator
+
+    env = agent_env
+    d = env.deployment
+    env.wallet.pin(env.owner, env.write_policy(2, payees=[env.payee.address, d.jobs.address,
+                                                          ERC3009_DEPOSIT_COLLECTOR_ADDRESS],
+                                               contracts=[d.jobs.address]))
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump({"name": "buyer", "account": "agent", "policy": str(env.policy_path),
+                                      "skills": ["echo"]}))
+    node = AgentNode(env.chain, d, env.agent, load_agent_config(config), tmp_path / "state")
+    api = FastAPI()
+
+    @api.get("/quote")
+    async def quote() -> dict[str, float]:
+        return {"mid": 3000.5}
+
+    PaidAPI.install(api, chain=env.chain, facilitator=build_facilitator(env.chain, dev_account(6), state=tmp_path / "f.db"),
+                    asset=PaymentAsset.read(env.chain, d.stablecoin.address), payee=env.payee,
+                    state=tmp_path / "api.db", routes=[PaidRoute("GET /quote", USD // 100, ("exact",))])
+    app = create_app(node, tmp_path / "state", outbound=httpx.ASGITransport(app=api))
+    card = tmp_path / "card.json"
+    card.write_text('{"name": "w", "endpoint": "https://w.example", "skills": ["summarise"]}')
+    worker_owner = dev_account(8)
+    worker, _ = AgentRegistryClient(d).register(worker_owner, card)
+
+    async def tools(*calls: tuple[str, str, dict | None]) -> list[httpx.Response]:  # type: ignore[type-arg]
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=URL) as c:
+            return [await (c.post(path, json=body) if method == "POST" else c.get(path)) for method, path, body in calls]
+
+    hire = {"id": "h-1", "task": "summarise the quotes", "max": "0.25", "hours": 2, "priority_agent": worker}
+    posted, again, too_big = asyncio.run(tools(("POST", "/tools/hire", hire), ("POST", "/tools/hire", hire),
+                                               ("POST", "/tools/hire", {**hire, "id": "h-2", "max": "3"})))
+    assert posted.json()["status"] == "posted" and again.json() == posted.json()
+    assert too_big.json()["status"] == "refused" and "per-payment cap" in too_big.json()["reason"]
+    job = posted.json()["job"]
+    JobBoardClient(d).deliver(worker_owner, job, worker, b"calm", 20 * USD // 100)
+    before = env.balance(worker_owner.address)
+    accepted, bought = asyncio.run(tools(("POST", f"/tools/accept/{job}", None),
+                                         ("POST", "/tools/call", {"url": "http://api.test/quote", "max": "0.05"})))
+    assert accepted.status_code == 200 and env.balance(worker_owner.address) == before + 20 * USD // 100
+    assert bought.json()["status"] == 200 and bought.json()["body"] == {"mid": 3000.5} and bought.json()["paid"]
+    assert env.balance(env.payee.address) == USD // 100

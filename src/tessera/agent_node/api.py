@@ -18,14 +18,28 @@ from .skills import SKILLS
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+class HireBody(Strict):
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    task: str = Field(min_length=1, max_length=2000)
+    max: str = Field(min_length=1, max_length=40)
+    hours: float = Field(default=24, gt=0, le=720)
+    priority_agent: int = Field(default=0, ge=0, le=2**64 - 1)
+
+
+class CallBody(Strict):
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2000)
+    max: str = Field(min_length=1, max_length=40)
+
+
 class PayBody(Strict):
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     to: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
     amount: str = Field(min_length=1, max_length=40)
 
 
-def create_app(node: AgentNode, state: Path) -> FastAPI:
-    from ..payments import PaidAPI, PaidRoute, PaymentAsset, build_facilitator
+def create_app(node: AgentNode, state: Path, *, outbound: Any = None) -> FastAPI:
+    """`outbound`: the httpx transport the `call` tool uses to reach paid APIs (default: the network)."""
+    from ..payments import PaidAPI, PaidRoute, Payer, PaymentAsset, build_facilitator
 
     app = FastAPI(title=f"Tessera agent {node.config.name}")
     asset = PaymentAsset.read(node.chain, node.d.stablecoin.address)
@@ -64,6 +78,47 @@ def create_app(node: AgentNode, state: Path) -> FastAPI:
                 return JSONResponse({"error": "the body must be JSON: {id, to, amount}"}, 400)
             try:
                 return node.pay(body.id, body.to, node.amount(body.amount)).to_json()
+            except TesseraError as e:
+                return JSONResponse({"error": str(e)}, 400)
+
+        @app.post("/tools/hire")
+        async def hire(request: Request) -> Any:
+            try:
+                body = HireBody.model_validate(await request.json())
+            except ValidationError as e:
+                return JSONResponse({"error": error_line(e, HireBody, "body", "docs/agents.md")}, 400)
+            except ValueError:
+                return JSONResponse({"error": "the body must be JSON: {id, task, max, hours}"}, 400)
+            try:
+                return node.hire(body.id, body.task, node.amount(body.max), body.hours, body.priority_agent)
+            except TesseraError as e:
+                return JSONResponse({"error": str(e)}, 400)
+
+        @app.post("/tools/accept/{job_id}")
+        async def accept(job_id: int) -> Any:
+            try:
+                return {"job": job_id, "transaction": node.accept(job_id)}
+            except TesseraError as e:
+                return JSONResponse({"error": str(e)}, 400)
+
+        @app.post("/tools/call")
+        async def call(request: Request) -> Any:
+            """GET a paid API, paying from the wallet within the policy (x402 exact or a channel)."""
+            from ..agents import PolicyWalletSigner
+
+            try:
+                body = CallBody.model_validate(await request.json())
+            except ValidationError as e:
+                return JSONResponse({"error": error_line(e, CallBody, "body", "docs/agents.md")}, 400)
+            except ValueError:
+                return JSONResponse({"error": "the body must be JSON: {url, max}"}, 400)
+            try:
+                cap = min(node.amount(body.max), node.agent.policy.caps.per_payment)
+                payer = Payer(node.key, asset, max_per_payment=cap, signer=PolicyWalletSigner(node.agent),
+                              channel_state=state / "client-channels")
+                result = await payer.get(body.url, inner=outbound)
+                node.log(f"called {body.url}: HTTP {result.status}, paid {asset.text(result.amount)}")
+                return result.json()
             except TesseraError as e:
                 return JSONResponse({"error": str(e)}, 400)
 

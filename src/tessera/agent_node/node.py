@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS payments (
     reason TEXT NOT NULL DEFAULT '', tx_key TEXT NOT NULL DEFAULT '', tx TEXT NOT NULL DEFAULT '',
     proposal INTEGER, created REAL NOT NULL, updated REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS hires (
+    id TEXT PRIMARY KEY, args TEXT NOT NULL, valid_before INTEGER NOT NULL,
+    status TEXT NOT NULL,              -- pending | posted | refused | failed
+    reason TEXT NOT NULL DEFAULT '', job INTEGER, created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 FEE_CAP = 500 * 10**9  # wei per gas the agent will ever pay for its own transactions
@@ -162,12 +167,80 @@ class AgentNode:
         self.agent.engine.window_start, self.agent.engine.spent = start, spent
 
     def recover(self) -> None:
-        """After a restart: finish every payment that was journalled but not settled."""
+        """After a restart: finish every payment and hire that was journalled but not settled."""
         for row in self.conn.execute("SELECT id FROM payments WHERE status = 'pending'").fetchall():
             record = self.payment(row[0])
             if record is not None:
                 self.log(f"payment {record.id}: resuming after a restart")
                 self._settle(record)
+        for row in self.conn.execute("SELECT id FROM hires WHERE status = 'pending'").fetchall():
+            self.log(f"hire {row[0]}: resuming after a restart")
+            self._post(row[0])
+
+    # -- hiring -------------------------------------------------------------------------------
+    def hire(self, hire_id: str, task: str, max_price: int, hours: float, priority_agent: int = 0,
+             priority_window: int = 600, review_window: int = 3600) -> dict[str, Any]:
+        """Post a job funded from the wallet (a reserved authorization, then the post), once per id."""
+        from ..agents.jobs import JobBoardClient
+
+        row = self.conn.execute("SELECT status FROM hires WHERE id = ?", (hire_id,)).fetchone()
+        if row is None:
+            decision = self.agent.engine.check_payment(self.d.jobs.address, max_price)
+            args = JobBoardClient(self.d).post_args(task, max_price, hours, priority_agent=priority_agent,
+                                                    priority_window=priority_window if priority_agent else 0,
+                                                    review_window=review_window)
+            valid_before = int(self.chain.get_block("latest").timestamp) + 600
+            refused = decision.verdict != "allow"
+            self.conn.execute("INSERT INTO hires (id, args, valid_before, status, reason, created) VALUES (?, ?, ?, ?, ?, ?)",
+                              (hire_id, json.dumps([a.hex() if isinstance(a, bytes) else a for a in args]),
+                               valid_before, "refused" if refused else "pending", decision.reason, time.time()))
+            self.log(f"hire {hire_id}: {decision.verdict}: {decision.reason}")
+            if not refused:
+                self._post(hire_id)
+        elif row[0] == "pending":
+            self._post(hire_id)
+        return self.hire_record(hire_id)
+
+    def hire_record(self, hire_id: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT id, status, reason, job FROM hires WHERE id = ?", (hire_id,)).fetchone()
+        if row is None:
+            raise AgentError(f"no hire {hire_id}")
+        return {"id": row[0], "status": row[1], "reason": row[2], "job": row[3]}
+
+    def _post(self, hire_id: str) -> None:
+        raw, valid_before = self.conn.execute("SELECT args, valid_before FROM hires WHERE id = ?", (hire_id,)).fetchone()
+        args = tuple(bytes.fromhex(a) if isinstance(a, str) else a for a in json.loads(raw))
+        jobs, token, price = self.d.jobs, self.agent.token, int(args[1])
+        nonce = bytes(jobs.call("postNonce", args, self.wallet.address))
+        try:
+            reserve = self.wallet.contract.encode("reserve", token, True, jobs.address, price, 0, valid_before, nonce)
+            self._wait(self.tx.send(f"reserve:{hire_id}", self.wallet.address, reserve, fee_cap=FEE_CAP,
+                                    context=f"reserve {hire_id}").key)
+            digest = bytes(self.wallet.contract.call("authorizationDigest", token, True, jobs.address, price, 0,
+                                                     valid_before, nonce))
+            sig = bytes(self.key.unsafe_sign_hash(digest).signature)  # type: ignore[arg-type]
+            post = jobs.encode("postWithAuthorization", args, self.wallet.address, 0, valid_before, sig)
+            receipt = self._wait(self.tx.send(f"post:{hire_id}", jobs.address, post, fee_cap=FEE_CAP,
+                                              context=f"post {hire_id}").key)
+        except (ContractRevert, TransactionError) as e:
+            self.conn.execute("UPDATE hires SET status = 'failed', reason = ? WHERE id = ?", (str(e), hire_id))
+            return
+        self._sync_budget()
+        [event] = jobs.events(receipt, "Posted")
+        self.conn.execute("UPDATE hires SET status = 'posted', job = ? WHERE id = ?", (int(event.args["id"]), hire_id))
+        self.log(f"hire {hire_id}: posted job {int(event.args['id'])}")
+
+    def accept(self, job_id: int) -> str:
+        """Accept a delivery on a job this agent's wallet posted (through the wallet's execute)."""
+        data = self.d.jobs.encode("accept", job_id)
+        decision = self.agent.engine.check_call(self.d.jobs.address, data)
+        if decision.verdict != "allow":
+            raise AgentError(f"refused by the policy: {decision.reason}")
+        call = self.wallet.contract.encode("execute", self.d.jobs.address, data)
+        receipt = self._wait(self.tx.send(f"accept:{job_id}", self.wallet.address, call, fee_cap=FEE_CAP,
+                                          context=f"accept job {job_id}").key)
+        self.log(f"job {job_id}: accepted")
+        return "0x" + receipt.transaction_hash.hex()
 
     def _update(self, payment_id: str, status: str, reason: str, tx: str = "", proposal: int | None = None) -> None:
         self.conn.execute("UPDATE payments SET status = ?, reason = ?, tx = ?, proposal = ?, updated = ? WHERE id = ?",
