@@ -75,8 +75,9 @@ class Planner:
     def _decide(self, to: str, amount: int) -> Decision | None:
         return self.engine.check_payment(to, amount) if self.engine else None
 
-    def plan(self, sentence: str) -> Plan:
-        intent = parse(sentence)
+    def plan(self, sentence: str, parser: Any = None) -> Plan:
+        """`parser`: anything with `parse(sentence) -> Intent` (default: the offline grammar)."""
+        intent = parser.parse(sentence) if parser is not None else parse(sentence)
         if isinstance(intent, Pay):
             return Plan(sentence, intent, self._pay(intent))
         if isinstance(intent, Rent):

@@ -231,14 +231,20 @@ def agent_rank(ctx: click.Context, address: str, known_bad: Path | None, as_json
 @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="The agent's signed policy: each spending step is decided by it.")
 @click.option("--yes", is_flag=True, help="Carry out the plan if every step is allowed (payments only).")
+@click.option("--llm-url", default=None, help="An OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1) to read "
+              "the sentence instead of the offline parser; its proposal still goes through the policy.")
+@click.option("--llm-model", default="gpt-4o-mini", show_default=True)
+@click.option("--llm-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding the endpoint's API key (never an environment variable).")
 @account_option
 @password_file_option
 @json_option
 @click.pass_context
 @handle_errors
-def agent_chat(ctx: click.Context, sentence: str, policy_path: Path | None, yes: bool, account: str | None,
-               password_file: Path | None, as_json: bool) -> None:
-    """Turn SENTENCE into a plan of transactions, offline, shown for confirmation."""
+def agent_chat(ctx: click.Context, sentence: str, policy_path: Path | None, yes: bool, llm_url: str | None,
+               llm_model: str, llm_key_file: Path | None, account: str | None, password_file: Path | None,
+               as_json: bool) -> None:
+    """Turn SENTENCE into a plan of transactions (offline unless --llm-url), shown for confirmation."""
     from ..agents import AgentWallet, PolicyWallet, read_spec
     from ..agents.intents import Pay
     from ..agents.planner import Planner
@@ -252,7 +258,12 @@ def agent_chat(ctx: click.Context, sentence: str, policy_path: Path | None, yes:
             signer = resolve_signer(settings, chain, account, password_file)
             agent_wallet = AgentWallet(wallet, signer, wallet.trusted_policy(policy_path))  # type: ignore[arg-type]
         planner = Planner(d, agent_wallet.engine if agent_wallet else None)
-        plan = planner.plan(sentence)
+        parser = None
+        if llm_url:
+            from ..agents.llm import LlmIntents
+
+            parser = LlmIntents(llm_url, llm_model, key_file=llm_key_file)
+        plan = planner.plan(sentence, parser)
         done = None
         if yes:
             if plan.refused:  # "approve" verdicts go ahead: they wait for the owner as proposals
