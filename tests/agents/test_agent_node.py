@@ -120,3 +120,14 @@ def test_the_agents_tools_hire_accept_and_call_a_paid_api(agent_env: AgentEnv, t
     assert accepted.status_code == 200 and env.balance(worker_owner.address) == before + 20 * USD // 100
     assert bought.json()["status"] == 200 and bought.json()["body"] == {"mid": 3000.5} and bought.json()["paid"]
     assert env.balance(env.payee.address) == USD // 100
+    # the same node answers a job another poster put up, as its own registered agent
+    poster = dev_account(9)
+    d.stablecoin.transact(dev_account(0), "mint", poster.address, USD)
+    jobs = JobBoardClient(d)
+    other, _ = jobs.post(poster, jobs.post_args("echo this", USD // 10, 1))
+    before = env.balance(env.agent.address)
+    delivered, twice = asyncio.run(tools(("POST", "/tools/deliver", {"job": other, "result": "this", "price": "0.05"}),
+                                         ("POST", "/tools/deliver", {"job": other, "result": "this", "price": "0.05"})))
+    assert delivered.json()["status"] == "delivered" and twice.json() == delivered.json()
+    jobs.act(poster, "accept", other)
+    assert env.balance(env.agent.address) == before + USD // 20  # paid to the agent identity's owner (its key)

@@ -26,6 +26,12 @@ class HireBody(Strict):
     priority_agent: int = Field(default=0, ge=0, le=2**64 - 1)
 
 
+class DeliverBody(Strict):
+    job: int = Field(ge=0, le=2**64 - 1)
+    result: str = Field(min_length=1, max_length=100_000)
+    price: str = Field(min_length=1, max_length=40)
+
+
 class CallBody(Strict):
     url: str = Field(pattern=r"^https?://\S+$", max_length=2000)
     max: str = Field(min_length=1, max_length=40)
@@ -91,6 +97,19 @@ def create_app(node: AgentNode, state: Path, *, outbound: Any = None) -> FastAPI
                 return JSONResponse({"error": "the body must be JSON: {id, task, max, hours}"}, 400)
             try:
                 return node.hire(body.id, body.task, node.amount(body.max), body.hours, body.priority_agent)
+            except TesseraError as e:
+                return JSONResponse({"error": str(e)}, 400)
+
+        @app.post("/tools/deliver")
+        async def deliver(request: Request) -> Any:
+            try:
+                body = DeliverBody.model_validate(await request.json())
+            except ValidationError as e:
+                return JSONResponse({"error": error_line(e, DeliverBody, "body", "docs/agents.md")}, 400)
+            except ValueError:
+                return JSONResponse({"error": "the body must be JSON: {job, result, price}"}, 400)
+            try:
+                return node.deliver(body.job, body.result.encode(), node.amount(body.price))
             except TesseraError as e:
                 return JSONResponse({"error": str(e)}, 400)
 

@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS hires (
     status TEXT NOT NULL,              -- pending | posted | refused | failed
     reason TEXT NOT NULL DEFAULT '', job INTEGER, created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deliveries (
+    job INTEGER PRIMARY KEY, salt BLOB NOT NULL, result_hash BLOB NOT NULL, price TEXT NOT NULL,
+    status TEXT NOT NULL,              -- pending | delivered | failed
+    reason TEXT NOT NULL DEFAULT '', created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 FEE_CAP = 500 * 10**9  # wei per gas the agent will ever pay for its own transactions
@@ -173,6 +178,9 @@ class AgentNode:
             if record is not None:
                 self.log(f"payment {record.id}: resuming after a restart")
                 self._settle(record)
+        for row in self.conn.execute("SELECT job FROM deliveries WHERE status = 'pending'").fetchall():
+            self.log(f"delivery for job {row[0]}: resuming after a restart")
+            self._deliver(int(row[0]))
         for row in self.conn.execute("SELECT id FROM hires WHERE status = 'pending'").fetchall():
             self.log(f"hire {row[0]}: resuming after a restart")
             self._post(row[0])
@@ -229,6 +237,41 @@ class AgentNode:
         [event] = jobs.events(receipt, "Posted")
         self.conn.execute("UPDATE hires SET status = 'posted', job = ? WHERE id = ?", (int(event.args["id"]), hire_id))
         self.log(f"hire {hire_id}: posted job {int(event.args['id'])}")
+
+    # -- answering jobs -------------------------------------------------------------------------
+    def deliver(self, job_id: int, result: bytes, price: int) -> dict[str, Any]:
+        """Answer a job as this agent: commit, then reveal (journalled with its salt, resumed after a restart)."""
+        import os
+
+        row = self.conn.execute("SELECT status FROM deliveries WHERE job = ?", (job_id,)).fetchone()
+        if row is None:
+            self.conn.execute("INSERT INTO deliveries (job, salt, result_hash, price, status, created) "
+                              "VALUES (?, ?, ?, ?, 'pending', ?)", (job_id, os.urandom(32), keccak(result), str(price),
+                                                                   time.time()))
+            self._deliver(job_id)
+        elif row[0] == "pending":
+            self._deliver(job_id)
+        status, reason = self.conn.execute("SELECT status, reason FROM deliveries WHERE job = ?", (job_id,)).fetchone()
+        return {"job": job_id, "status": status, "reason": reason}
+
+    def _deliver(self, job_id: int) -> None:
+        salt, result_hash, price = self.conn.execute("SELECT salt, result_hash, price FROM deliveries WHERE job = ?",
+                                                     (job_id,)).fetchone()
+        agent_id, jobs = self.ensure_registered(), self.d.jobs
+        try:
+            h = bytes(jobs.call("deliveryHash", job_id, agent_id, self.key.address, bytes(result_hash), int(price), [],
+                                bytes(salt)))
+            self._wait(self.tx.send(f"commit:{job_id}", jobs.address, jobs.encode("commit", job_id, agent_id, h),
+                                    fee_cap=FEE_CAP, context=f"commit job {job_id}").key)
+            data = jobs.encode("deliver", job_id, agent_id, bytes(result_hash), int(price), [], bytes(salt))
+            self._wait(self.tx.send(f"deliver:{job_id}", jobs.address, data, fee_cap=FEE_CAP,
+                                    context=f"deliver job {job_id}").key)
+        except (ContractRevert, TransactionError) as e:
+            self.conn.execute("UPDATE deliveries SET status = 'failed', reason = ? WHERE job = ?", (str(e), job_id))
+            self.log(f"delivery for job {job_id}: failed: {e}")
+            return
+        self.conn.execute("UPDATE deliveries SET status = 'delivered' WHERE job = ?", (job_id,))
+        self.log(f"delivery for job {job_id}: delivered as agent {agent_id}")
 
     def accept(self, job_id: int) -> str:
         """Accept a delivery on a job this agent's wallet posted (through the wallet's execute)."""
