@@ -94,6 +94,9 @@ contract JobBoard is Owned {
     address public referee;
     Job[] private _jobs;
     mapping(uint256 id => Commitment) public commitments;
+    /// @dev One commitment per agent per job: holding a job by re-committing every REVEAL_WINDOW would cost a
+    /// registered agent per 10 minutes, not one agent for the whole deadline.
+    mapping(uint256 id => mapping(uint256 agentId => bool)) public hasCommitted;
 
     event RefereeSet(address indexed referee);
     event Posted(uint256 indexed id, address indexed poster, bytes32 taskHash, uint256 maxPrice, uint256 deadline,
@@ -123,6 +126,7 @@ contract JobBoard is Owned {
     error NoCommitment(uint256 id, uint256 agentId);
     error RevealTooEarly(uint256 id);
     error CommitmentMismatch(uint256 id);
+    error AlreadyCommitted(uint256 id, uint256 agentId);
 
     constructor(address owner_, IERC20 token_, IAgentRegistry registry_, IInferenceRecords inferences_, address referee_)
         Owned(owner_)
@@ -204,6 +208,8 @@ contract JobBoard is Owned {
         if (c.agentId != 0 && c.agentId != agentId && block.timestamp < c.until) {
             revert HeldByAnother(id, c.agentId, c.until);
         }
+        if (hasCommitted[id][agentId]) revert AlreadyCommitted(id, agentId);
+        hasCommitted[id][agentId] = true;
         uint64 until = uint64(block.timestamp) + REVEAL_WINDOW;
         commitments[id] = Commitment(agentId, hash, uint64(block.number), until);
         emit Committed(id, agentId, until);

@@ -75,7 +75,7 @@ class JobMachine(RuleBasedStateMachine):
             self.jobs.transact(owner, "commit", job, agent, h)
             self.jobs.transact(owner, "deliver", job, agent, keccak(b"r"), price, [], salt)
         except ContractRevert as e:
-            assert e.error_name in {"WrongState", "PriorityWindow", "PastDeadline", "HeldByAnother"}
+            assert e.error_name in {"WrongState", "PriorityWindow", "PastDeadline", "HeldByAnother", "AlreadyCommitted"}
 
     @rule(job=st.integers(0, 7), action=st.sampled_from(["accept", "dispute", "release", "refund", "pay", "deny"]))
     def settle(self, job: int, action: str) -> None:

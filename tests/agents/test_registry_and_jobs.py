@@ -146,6 +146,8 @@ def test_a_copied_delivery_cannot_be_revealed_by_the_copier(deployment: Deployme
         d.jobs.transact(OWNER_B, "commit", job, b, h)  # copying A's commitment
     with pytest.raises(ContractRevert, match="NoCommitment"):
         d.jobs.transact(OWNER_B, "deliver", job, b, keccak(b"r"), USD, [], salt)  # copying A's reveal
+    with pytest.raises(ContractRevert, match="AlreadyCommitted"):  # no holding the job by re-committing
+        d.jobs.transact(OWNER_A, "commit", job, a, h)
     d.jobs.transact(OWNER_A, "deliver", job, a, keccak(b"r"), USD, [], salt)
     assert d.jobs.call("job", job)[8] == a  # deliveredBy
 
