@@ -108,10 +108,13 @@ def test_the_agents_tools_hire_accept_and_call_a_paid_api(agent_env: AgentEnv, t
             return [await (c.post(path, json=body) if method == "POST" else c.get(path)) for method, path, body in calls]
 
     hire = {"id": "h-1", "task": "summarise the quotes", "max": "0.25", "hours": 2, "priority_agent": worker}
-    posted, again, too_big = asyncio.run(tools(("POST", "/tools/hire", hire), ("POST", "/tools/hire", hire),
-                                               ("POST", "/tools/hire", {**hire, "id": "h-2", "max": "3"})))
+    posted, again, too_big, waits = asyncio.run(tools(
+        ("POST", "/tools/hire", hire), ("POST", "/tools/hire", hire),
+        ("POST", "/tools/hire", {**hire, "id": "h-2", "max": "3"}),
+        ("POST", "/tools/hire", {**hire, "id": "h-3", "max": "0.40"})))
     assert posted.json()["status"] == "posted" and again.json() == posted.json()
     assert too_big.json()["status"] == "refused" and "per-payment cap" in too_big.json()["reason"]
+    assert waits.json()["status"] == "refused" and "cannot wait for approval" in waits.json()["reason"]
     job = posted.json()["job"]
     JobBoardClient(d).deliver(worker_owner, job, worker, b"calm", 20 * USD // 100)
     before = env.balance(worker_owner.address)

@@ -199,10 +199,13 @@ class AgentNode:
                                                     review_window=review_window)
             valid_before = int(self.chain.get_block("latest").timestamp) + 600
             refused = decision.verdict != "allow"
+            reason = decision.reason if decision.verdict != "approve" else (
+                f"{decision.reason.split(':')[0]}: a job is funded by a signed authorization, which cannot wait for "
+                "approval; lower the max or have the owner raise approval_above")
             self.conn.execute("INSERT INTO hires (id, args, valid_before, status, reason, created) VALUES (?, ?, ?, ?, ?, ?)",
                               (hire_id, json.dumps([a.hex() if isinstance(a, bytes) else a for a in args]),
-                               valid_before, "refused" if refused else "pending", decision.reason, time.time()))
-            self.log(f"hire {hire_id}: {decision.verdict}: {decision.reason}")
+                               valid_before, "refused" if refused else "pending", reason, time.time()))
+            self.log(f"hire {hire_id}: {decision.verdict}: {reason}")
             if not refused:
                 self._post(hire_id)
         elif row[0] == "pending":
