@@ -80,6 +80,7 @@ def test_each_rule_kind_accepts_one_and_rejects_another(deployment: Deployment, 
     assert "is not allowed on" in review(SafeTx(reg.address, 0, reg.encode("set", b"\0" * 32, PAYEE.address)),
                                          selectors={reg.address: ["0x" + reg.encode("owner")[:4].hex()]})
     assert "only plain transfers" in review(SafeTx(d.stablecoin.address, 0, d.stablecoin.encode("approve", STRANGER.address, 1)))
+    assert "malformed transfer" in review(SafeTx(d.stablecoin.address, 0, bytes.fromhex("a9059cbb") + b"\x01" * 7))
     # time windows
     assert "outside the allowed hours 09:00-18:00" in review(ok, TUESDAY_NIGHT)
     assert "sun is outside the allowed days" in review(ok, SUNDAY_NOON)

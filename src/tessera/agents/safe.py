@@ -204,7 +204,10 @@ class SignerAgent:
             return Review(False, f"rejected: function 0x{tx.selector().hex()} is not allowed on {tx.to}")
         if to in self._tokens and tx.selector() == TRANSFER:
             limit = self._tokens[to]
-            recipient, amount = abi_decode(["address", "uint256"], tx.data[4:])
+            try:
+                recipient, amount = abi_decode(["address", "uint256"], tx.data[4:])
+            except Exception:  # eth_abi raises several types for short or malformed calldata
+                return Review(False, f"rejected: a malformed transfer call to token {tx.to}")
             cap = int(limit.max_per_tx.scaleb(limit.decimals))
             moved = units_text(amount, limit.decimals)
             if amount > cap:
