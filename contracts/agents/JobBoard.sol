@@ -94,8 +94,8 @@ contract JobBoard is Owned {
     address public referee;
     Job[] private _jobs;
     mapping(uint256 id => Commitment) public commitments;
-    /// @dev One commitment per agent per job: holding a job by re-committing every REVEAL_WINDOW would cost a
-    /// registered agent per 10 minutes, not one agent for the whole deadline.
+    /// @dev One hold per agent per job: the holder may re-commit (a corrected result) within its window but not
+    /// extend it, so holding a job until its deadline costs a registered agent per 10 minutes, not one agent.
     mapping(uint256 id => mapping(uint256 agentId => bool)) public hasCommitted;
 
     event RefereeSet(address indexed referee);
@@ -208,9 +208,14 @@ contract JobBoard is Owned {
         if (c.agentId != 0 && c.agentId != agentId && block.timestamp < c.until) {
             revert HeldByAnother(id, c.agentId, c.until);
         }
-        if (hasCommitted[id][agentId]) revert AlreadyCommitted(id, agentId);
-        hasCommitted[id][agentId] = true;
-        uint64 until = uint64(block.timestamp) + REVEAL_WINDOW;
+        uint64 until;
+        if (c.agentId == agentId && c.hash != bytes32(0)) {
+            until = c.until; // the holder may change what it committed, but not extend its hold
+        } else {
+            if (hasCommitted[id][agentId]) revert AlreadyCommitted(id, agentId);
+            hasCommitted[id][agentId] = true;
+            until = uint64(block.timestamp) + REVEAL_WINDOW;
+        }
         commitments[id] = Commitment(agentId, hash, uint64(block.number), until);
         emit Committed(id, agentId, until);
     }

@@ -146,10 +146,18 @@ def test_a_copied_delivery_cannot_be_revealed_by_the_copier(deployment: Deployme
         d.jobs.transact(OWNER_B, "commit", job, b, h)  # copying A's commitment
     with pytest.raises(ContractRevert, match="NoCommitment"):
         d.jobs.transact(OWNER_B, "deliver", job, b, keccak(b"r"), USD, [], salt)  # copying A's reveal
+    d.jobs.transact(OWNER_A, "commit", job, a, h)  # the holder may re-commit, but its hold is not extended
+    advance(d, 601)  # A's hold lapsed without a reveal: B takes the job over; A cannot hold it again
+    salt_b = os.urandom(32)
+    d.jobs.transact(OWNER_B, "commit", job, b,
+                    d.jobs.call("deliveryHash", job, b, OWNER_B.address, keccak(b"mine"), USD, [], salt_b))
+    with pytest.raises(ContractRevert, match="HeldByAnother"):
+        d.jobs.transact(OWNER_A, "commit", job, a, h)
+    advance(d, 601)
     with pytest.raises(ContractRevert, match="AlreadyCommitted"):  # no holding the job by re-committing
         d.jobs.transact(OWNER_A, "commit", job, a, h)
-    d.jobs.transact(OWNER_A, "deliver", job, a, keccak(b"r"), USD, [], salt)
-    assert d.jobs.call("job", job)[8] == a  # deliveredBy
+    d.jobs.transact(OWNER_B, "deliver", job, b, keccak(b"mine"), USD, [], salt_b)
+    assert d.jobs.call("job", job)[8] == b  # deliveredBy
 
 
 def test_accept_dispute_referee_and_refund(deployment: Deployment) -> None:
