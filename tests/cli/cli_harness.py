@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import yaml
 
 
 
@@ -59,3 +60,25 @@ def user(tmp_path: Path) -> Any:
     yield u
     u.url = None
     u.run("devnet", "down")
+
+
+def agent_with_policy_wallet(u: User, tmp: Path, agent_key: Any, payee: str, approval_above: str) -> dict[str, Any]:
+    """What an owner does first: import the agent's key as keystore account "agent", fund the owner (dev account
+    0), create the agent's PolicyWallet with 10 tUSD, write, sign and pin a policy. Returns the paths and the pin."""
+    from tessera.accounts.dev import dev_account
+
+    secret, key = tmp / "pw", tmp / "key"
+    secret.write_text("correct horse")
+    key.write_text(agent_key.key.hex())
+    u.run("account", "import", "agent", "--key-file", str(key), "--password-file", str(secret))
+    coin = u.run("deploy")["contracts"]["DevStablecoin"]["address"]
+    u.run("devnet", "fund", dev_account(0).address, "--stable", "100")
+    wallet = u.run("agent", "wallet", "create", "--agent", "agent", "--fund", "10")["wallet"]
+    policy = tmp / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "version": 1, "agent": agent_key.address, "wallet": wallet, "token": coin,
+        "caps": {"per_payment": "0.50", "per_window": "5.00", "window": "1d", "approval_above": approval_above},
+        "payees": [payee]}))
+    u.run("agent", "policy", "sign", str(policy))
+    pinned = u.run("agent", "policy", "pin", str(policy))
+    return {"secret": secret, "wallet": wallet, "policy": policy, "pinned": pinned}

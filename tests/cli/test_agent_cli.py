@@ -9,8 +9,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import yaml
-from cli_harness import User
+from cli_harness import User, agent_with_policy_wallet
 
 from tessera.accounts.dev import dev_account
 
@@ -26,21 +25,9 @@ def run_fail(u: User, *args: str) -> str:
 
 def test_an_owner_sets_up_an_agent_and_the_agent_spends_within_its_policy(tmp_path: Path) -> None:
     u = User(tmp_path / "home")
-    secret = tmp_path / "pw"
-    secret.write_text("correct horse")
-    key = tmp_path / "key"
-    key.write_text(AGENT.key.hex())
-    u.run("account", "import", "agent", "--key-file", str(key), "--password-file", str(secret))
-    coin = u.run("deploy")["contracts"]["DevStablecoin"]["address"]
-    u.run("devnet", "fund", dev_account(0).address, "--stable", "100")
-    wallet = u.run("agent", "wallet", "create", "--agent", "agent", "--fund", "10")["wallet"]
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({
-        "version": 1, "agent": AGENT.address, "wallet": wallet, "token": coin,
-        "caps": {"per_payment": "0.50", "per_window": "5.00", "window": "1d", "approval_above": "0.25"},
-        "payees": [PAYEE.address]}))
-    u.run("agent", "policy", "sign", str(policy))
-    assert u.run("agent", "policy", "pin", str(policy))["version"] == 1
+    setup = agent_with_policy_wallet(u, tmp_path, AGENT, PAYEE.address, approval_above="0.25")
+    secret, wallet, policy = setup["secret"], setup["wallet"], setup["policy"]
+    assert setup["pinned"]["version"] == 1
     assert u.run("agent", "policy", "check", str(policy))["per_payment"] == "500000"
     as_agent = ("--policy", str(policy), "--account", "agent", "--password-file", str(secret))
     paid = u.run("agent", "chat", f"pay 0.10 to {PAYEE.address} for a summary", *as_agent, "--yes")

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from cli_harness import User, user, wait_for  # noqa: F401  (user: the fixture)
+from cli_harness import User, agent_with_policy_wallet, user, wait_for  # noqa: F401  (user: the fixture)
 
 from tessera.accounts.dev import dev_account
 
@@ -34,21 +34,8 @@ def healthy(url: str) -> bool:
 
 def test_the_agent_survives_kill_9_mid_payment_and_pays_once(user: User, tmp_path: Path) -> None:
     u = user
-    secret, key = tmp_path / "pw", tmp_path / "key"
-    secret.write_text("correct horse")
-    key.write_text(AGENT.key.hex())
-    u.run("account", "import", "agent", "--key-file", str(key), "--password-file", str(secret))
-    coin = u.run("deploy")["contracts"]["DevStablecoin"]["address"]
-    u.run("devnet", "fund", dev_account(0).address, "--stable", "100")
-    u.run("devnet", "fund", AGENT.address, "--eth", "10")
-    wallet = u.run("agent", "wallet", "create", "--agent", "agent", "--fund", "10")["wallet"]
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({
-        "version": 1, "agent": AGENT.address, "wallet": wallet, "token": coin,
-        "caps": {"per_payment": "0.50", "per_window": "5.00", "window": "1d", "approval_above": "0.50"},
-        "payees": [PAYEE.address]}))
-    u.run("agent", "policy", "sign", str(policy))
-    u.run("agent", "policy", "pin", str(policy))
+    setup = agent_with_policy_wallet(u, tmp_path, AGENT, PAYEE.address, approval_above="0.50")
+    secret = setup["secret"]
     port = free_port()
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump({"name": "summariser", "account": "agent", "policy": "policy.yaml",

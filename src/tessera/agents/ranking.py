@@ -25,6 +25,7 @@ from ..chain.artifacts import artifact_names, load_artifact
 from ..chain.base import Chain
 from ..errors import ConfigError
 from ..units import units_text
+from .policy import _address
 
 MAX_POINTS = {"verified": 30, "age": 20, "transactions": 20, "callers": 20, "value": 10}
 FULL_AGE_DAYS = 30
@@ -58,8 +59,10 @@ def load_known_bad(path: Path) -> dict[str, str]:
         raise ConfigError(f"cannot read the known-bad list {path}: {e}; write `0xADDRESS: reason` per line") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must map addresses to reasons: `0xADDRESS: drained in the 2026 exploit`")
-    # YAML reads an unquoted 0x… key as a hex integer: turn it back into the address
-    return {(f"0x{k:040x}" if isinstance(k, int) else str(k)).lower(): str(v) for k, v in raw.items()}
+    try:  # the policy's address reader: it also turns YAML's hex-integer reading of an unquoted 0x… back
+        return {_address(k).lower(): str(v) for k, v in raw.items()}
+    except ValueError as e:
+        raise ConfigError(f"{path}: {e}") from None
 
 
 @dataclass(frozen=True)

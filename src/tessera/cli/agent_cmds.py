@@ -168,43 +168,32 @@ def policy_check(ctx: click.Context, path: Path, as_json: bool) -> None:
          f"{c.window} s, approval above {policy.text(c.approval_above)}")
 
 
-def _proposal(ctx: click.Context, action: str, proposal: int, wallet: str, account: str | None,
-              password_file: Path | None, as_json: bool) -> None:
-    from ..agents import PolicyWallet
+def _proposal_command(action: str, doc: str) -> None:
+    """`agent approve` and `agent reject`: the owner answers a payment waiting above the approval threshold."""
 
-    with _signed(ctx, account, password_file) as (chain, _, signer):
-        w = PolicyWallet(chain, wallet)
-        receipt = w.approve(signer, proposal) if action == "approve" else w.reject(signer, proposal)
-    emit(as_json, {"proposal": proposal, "action": action, "transaction": _tx(receipt)},
-         f"proposal {proposal} {'approved and paid' if action == 'approve' else 'rejected'}")
+    @click.argument("proposal", type=UINT64)
+    @wallet_option
+    @account_option
+    @password_file_option
+    @json_option
+    @click.pass_context
+    @handle_errors
+    def command(ctx: click.Context, proposal: int, wallet: str, account: str | None, password_file: Path | None,
+                as_json: bool) -> None:
+        from ..agents import PolicyWallet
+
+        with _signed(ctx, account, password_file) as (chain, _, signer):
+            w = PolicyWallet(chain, wallet)
+            receipt = w.approve(signer, proposal) if action == "approve" else w.reject(signer, proposal)
+        emit(as_json, {"proposal": proposal, "action": action, "transaction": _tx(receipt)},
+             f"proposal {proposal} {'approved and paid' if action == 'approve' else 'rejected'}")
+
+    command.__doc__ = doc
+    agent.command(action)(command)
 
 
-@agent.command("approve")
-@click.argument("proposal", type=UINT64)
-@wallet_option
-@account_option
-@password_file_option
-@json_option
-@click.pass_context
-@handle_errors
-def agent_approve(ctx: click.Context, proposal: int, wallet: str, account: str | None, password_file: Path | None,
-                  as_json: bool) -> None:
-    """The owner approves a payment waiting above the approval threshold (it is paid now)."""
-    _proposal(ctx, "approve", proposal, wallet, account, password_file, as_json)
-
-
-@agent.command("reject")
-@click.argument("proposal", type=UINT64)
-@wallet_option
-@account_option
-@password_file_option
-@json_option
-@click.pass_context
-@handle_errors
-def agent_reject(ctx: click.Context, proposal: int, wallet: str, account: str | None, password_file: Path | None,
-                 as_json: bool) -> None:
-    """The owner rejects a waiting payment."""
-    _proposal(ctx, "reject", proposal, wallet, account, password_file, as_json)
+_proposal_command("approve", "The owner approves a payment waiting above the approval threshold (it is paid now).")
+_proposal_command("reject", "The owner rejects a waiting payment.")
 
 
 @agent.command("rank")
