@@ -85,7 +85,7 @@ def create_app(node: ProviderNode) -> FastAPI:
     @app.post("/leases/{lease_id}/manifest")
     async def manifest(lease_id: LeaseId, request: Request,
                        x_tessera_signature: str = Header(...)) -> dict[str, Any]:
-        node.step()  # make sure the node has seen the lease the tenant just got
+        node.sync()  # make sure the node has seen the lease the tenant just got (actions stay in the loop)
         return {"ok": True, **node.accept_manifest(lease_id, await request.body(), x_tessera_signature)}
 
     @app.post("/leases/{lease_id}/infer")

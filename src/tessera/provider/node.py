@@ -123,9 +123,14 @@ class ProviderNode:
 
     # ---- one pass of the node's work ----
 
+    def sync(self) -> None:
+        """Read new market events into the node's state, and take no action (the API calls this: every
+        action belongs to the service loop, which reports and logs it)."""
+        self.follower.poll(self._handle)
+
     def step(self) -> StepReport:
         report = StepReport()
-        self.follower.poll(self._handle)
+        self.sync()
         now = self.chain.get_block().timestamp
         self._bid_on_new_orders(now, report)
         self._follow_bids(now, report)
