@@ -337,7 +337,10 @@ contract JobBoard is Owned {
         address poster = j.poster;
         j.state = State.Paid;
         emit JobPaid(id, j.deliveredBy, payTo, price, back);
-        // reputation is the registry's business: a registry that refuses the record never blocks the payment
+        // reputation is the registry's business: a registry that refuses the record never blocks the payment.
+        // The record comes before the transfers on purpose: a gas limit chosen to starve the record inside the
+        // try leaves the transfers 1/64 of the gas (EIP-150), too little, so the whole payment reverts rather
+        // than paying without the record (test_a_chosen_gas_limit_cannot_pay_a_job_without_its_reputation_record).
         try registry.recordPayment(bytes32(id), j.deliveredBy, poster, price) {} catch {}
         token.safeTransfer(payTo, price);
         token.safeTransfer(poster, back);

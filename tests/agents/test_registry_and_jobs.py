@@ -11,8 +11,9 @@ import pytest
 from eth_utils import keccak
 
 from tessera.accounts.dev import dev_account
+from tessera.chain.base import CallRequest
 from tessera.chain.contract import Contract
-from tessera.errors import ContractRevert
+from tessera.errors import ContractRevert, TesseraError
 from tessera.protocol.deploy import Deployment
 
 USD = 1_000_000
@@ -194,3 +195,33 @@ def test_accept_dispute_referee_and_refund(deployment: Deployment) -> None:
         d.jobs.transact(STRANGER, "refund", idle)  # once
     d.jobs.transact(STRANGER, "release", late)  # the undisputed late delivery is paid
     assert int(d.stablecoin.call("balanceOf", d.jobs.address)) == 0  # every escrow went out exactly once
+
+
+def test_a_chosen_gas_limit_cannot_pay_a_job_without_its_reputation_record(deployment: Deployment) -> None:
+    """The attack: release a job with a gas limit picked so that the registry's record runs out of gas inside
+    JobBoard's try/catch (the catch would swallow it) while the payment itself still fits. Every limit from far
+    too little to plenty either reverts the whole release or pays and records; none pays without the record.
+    This holds because the record runs before the transfers (EIP-150 leaves them 1/64): with the transfers
+    first, the sweep finds limits that pay and skip the record."""
+    d = deployment
+    a = register(d, OWNER_A)
+    job = _job(d)
+    deliver(d, job, a, OWNER_A, USD)
+    advance(d, 3601)
+    chain = d.jobs.chain
+    enough = chain.estimate_gas(CallRequest(to=d.jobs.address, data=d.jobs.encode("release", job),
+                                            sender=STRANGER.address))
+    outcomes = set()
+    for limit in [*range(40_000, enough, 5_000), enough]:
+        snap = chain.snapshot()
+        try:
+            d.jobs.transact(STRANGER, "release", job, gas=limit)
+        except TesseraError:
+            assert d.jobs.call("job", job)[10] == 2  # still Delivered: nothing was paid
+            outcomes.add("reverted")
+        else:
+            assert d.jobs.call("job", job)[10] == 4  # Paid, and the record is there
+            assert d.agents.call("scoreOfAgent", a)[1:3] == (USD, 1), limit
+            outcomes.add("paid and recorded")
+        chain.revert(snap)
+    assert outcomes == {"reverted", "paid and recorded"}
