@@ -189,7 +189,12 @@ class PolicyRefusal(AgentError):
     """The owner's policy refuses this action (over a cap, an unknown payee, a low-ranked contract)."""
 
 
+class TrainingError(TesseraError):
+    """Deterministic training cannot go on: a value left the fixed-point range, or a task does not fit its data."""
+
+
 __all__ = [
+    "TrainingError",
     "AgentError",
     "PolicyError",
     "PolicyRefusal",
