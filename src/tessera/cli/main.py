@@ -31,6 +31,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "market": ("market_cmds", "market", "Tenant commands: order compute, watch bids, accept, top up, close."),
     "pay": ("payment_cmds", "pay", "Pay for HTTP calls that answer 402 (x402), within a cap."),
     "provider": ("provider_cmds", "provider", "Provider node: register, bid, run workloads, heartbeat, withdraw."),
+    "train": ("train_cmds", "train", "Bit-reproducible training: run a task locally."),
     "subnet": ("subnet_cmds", "subnet", "Incentive subnets: create, register, miners, validators, epochs."),
     "zk": ("zk_cmds", "zk", "Verifiable inference: compile, prove and verify ONNX models with EZKL."),
 }
