@@ -121,3 +121,16 @@ class ChannelMachine(RuleBasedStateMachine):
 TestChannelConservation = ChannelMachine.TestCase
 TestChannelConservation.settings = settings(max_examples=8, stateful_step_count=12, deadline=None, derandomize=True,
                                             suppress_health_check=list(HealthCheck))
+
+
+def test_a_deposit_after_the_devnet_clock_ran_ahead_is_still_valid() -> None:
+    """Found by this machine in CI: four withdrawals move the chain's clock past the wall clock, and a deposit
+    authorization valid for an hour of wall-clock time arrived expired. Validity now counts from the later one."""
+    machine = ChannelMachine()
+    try:
+        for _ in range(4):
+            machine.withdraw(i=0)
+        machine.deposit(amount=1, i=0)
+        machine.conserved()
+    finally:
+        machine.teardown()

@@ -128,7 +128,9 @@ class ChannelClient:
         channel_id = self.channel_id(config)
         salt = int.from_bytes(secrets.token_bytes(32), "big")
         nonce = keccak(abi_encode(["bytes32", "uint256"], [bytes.fromhex(channel_id[2:]), salt]))
-        valid_before = int(time.time()) + VALIDITY
+        # validity is checked against the block's timestamp: a devnet's clock may run ahead of the wall clock
+        # (time travel, fast mining), so count from whichever is later
+        valid_before = max(int(time.time()), self.chain.get_block("latest").timestamp) + VALIDITY
         domain = contract_domain(self.asset.name, self.asset.version, self.chain.chain_id, self.asset.address)
         signature = sign_typed_data(self.account, transfer_authorization_data(
             domain, self.account.address, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, amount, 0, valid_before, nonce,
