@@ -9,6 +9,8 @@ appear only where data enters (`to_fixed`, before the dataset is committed) and 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import numpy.typing as npt
 
@@ -35,6 +37,11 @@ def to_fixed(x: npt.ArrayLike) -> Fixed:
     if np.any(np.abs(scaled) >= 2**47):
         raise TrainingError("a value is too large for Q16 fixed point (|x| must be below 2**31): rescale the data")
     return scaled.astype(np.int64)
+
+
+def from_decimal(d: Decimal) -> int:
+    """An exact decimal (a hyperparameter as written) to Q16, rounded half to even."""
+    return int((d * ONE).to_integral_value())
 
 
 def to_float(x: Fixed) -> npt.NDArray[np.float64]:

@@ -16,7 +16,7 @@ import numpy as np
 from eth_utils import keccak
 
 from ..errors import TrainingError
-from .fixedpoint import ONE, Fixed, div_round, matmul, mul, softmax
+from .fixedpoint import ONE, Fixed, div_round, from_decimal, matmul, mul, softmax
 
 _WORD = 32
 
@@ -52,10 +52,6 @@ class Params:
             self.w_velocity = [np.zeros_like(w) for w in self.weights]
             self.b_velocity = [np.zeros_like(b) for b in self.biases]
 
-    def copy(self) -> Params:
-        return Params([w.copy() for w in self.weights], [b.copy() for b in self.biases],
-                      [v.copy() for v in self.w_velocity], [v.copy() for v in self.b_velocity])
-
 
 def init_params(seed: int, layers: list[int]) -> Params:
     """He-uniform weights, bound sqrt(6 / fan_in) computed with an integer square root; zero biases.
@@ -75,15 +71,10 @@ def init_params(seed: int, layers: list[int]) -> Params:
 def forward(params: Params, x: Fixed) -> tuple[list[Fixed], Fixed]:
     """The inputs of every layer (post-ReLU activations) and the final logits."""
     inputs = [x]
-    h = x
+    for i, (w, b) in enumerate(zip(params.weights[:-1], params.biases[:-1])):
+        inputs.append(np.maximum(matmul(inputs[-1], w, f"layer {i} forward") + b, 0))
     last = len(params.weights) - 1
-    for i, (w, b) in enumerate(zip(params.weights, params.biases)):
-        a = matmul(h, w, f"layer {i} forward") + b
-        if i == last:
-            return inputs, a
-        h = np.maximum(a, 0)
-        inputs.append(h)
-    raise AssertionError("unreachable")
+    return inputs, matmul(inputs[-1], params.weights[last], f"layer {last} forward") + params.biases[last]
 
 
 def predict(params: Params, x: Fixed) -> np.ndarray:
@@ -92,23 +83,24 @@ def predict(params: Params, x: Fixed) -> np.ndarray:
 
 def sgd_step(params: Params, x: Fixed, y: np.ndarray, lr: int, momentum: int) -> Params:
     """One minibatch step (lr and momentum in Q16). Returns the new parameters; `params` is left as it was."""
-    out = params.copy()
     inputs, logits = forward(params, x)
     batch = x.shape[0]
     grad = softmax(logits)
     grad[np.arange(batch), y] -= ONE
     grad = div_round(grad, batch)  # d(mean loss)/d(logits)
-    for i in reversed(range(len(params.weights))):
+    layers = len(params.weights)
+    weights, biases, w_velocity, b_velocity = [[np.empty(0, dtype=np.int64)] * layers for _ in range(4)]
+    for i in reversed(range(layers)):
         h = inputs[i]
         g_w = matmul(h.T, grad, f"layer {i} weight gradient")
         g_b = grad.sum(axis=0)
         if i > 0:  # the gradient of the layer below, through its ReLU (computed with the old weights)
             grad = matmul(grad, params.weights[i].T, f"layer {i} backward") * (inputs[i] > 0)
-        out.w_velocity[i] = mul(params.w_velocity[i], momentum) + g_w
-        out.b_velocity[i] = mul(params.b_velocity[i], momentum) + g_b
-        out.weights[i] = params.weights[i] - mul(out.w_velocity[i], lr)
-        out.biases[i] = params.biases[i] - mul(out.b_velocity[i], lr)
-    return out
+        w_velocity[i] = mul(params.w_velocity[i], momentum) + g_w
+        b_velocity[i] = mul(params.b_velocity[i], momentum) + g_b
+        weights[i] = params.weights[i] - mul(w_velocity[i], lr)
+        biases[i] = params.biases[i] - mul(b_velocity[i], lr)
+    return Params(weights, biases, w_velocity, b_velocity)
 
 
 def state_hash(step: int, params: Params) -> bytes:
@@ -134,7 +126,7 @@ def q16(value: float | str, what: str) -> int:
         d = Decimal(str(value))
     except InvalidOperation as e:
         raise TrainingError(f"{what} {value!r} is not a number") from e
-    q = int((d * ONE).to_integral_value())
+    q = from_decimal(d)
     if q <= 0 or q > 4 * ONE:
         raise TrainingError(f"{what} {value} is out of range: use a value above {1 / ONE:.2g} and at most 4")
     return q

@@ -37,12 +37,15 @@ class TrainResult:
                 f"written to {self.out}")
 
 
+def _arrays(params: Params, *, momentum: bool) -> dict[str, Any]:
+    groups = {"w": params.weights, "b": params.biases}
+    if momentum:
+        groups |= {"vw": params.w_velocity, "vb": params.b_velocity}
+    return {f"{name}{i}": t for name, tensors in groups.items() for i, t in enumerate(tensors)}
+
+
 def _save(path: Path, step: int, params: Params) -> None:
-    arrays: dict[str, Any] = {f"w{i}": w for i, w in enumerate(params.weights)} | {f"b{i}": b for i, b in enumerate(params.biases)}
-    arrays |= {f"vw{i}": v for i, v in enumerate(params.w_velocity)}
-    arrays |= {f"vb{i}": v for i, v in enumerate(params.b_velocity)}
-    arrays["step"] = np.int64(step)
-    np.savez(path, **arrays)
+    np.savez(path, step=np.int64(step), **_arrays(params, momentum=True))
 
 
 def run_task(task: TaskSpec, base: Path, out: Path,
@@ -65,9 +68,7 @@ def run_task(task: TaskSpec, base: Path, out: Path,
     seconds = time.perf_counter() - start
     result = TrainResult(weights_hash(params), MerkleTree(hashes).root,
                          accuracy(params, data.x_test, data.y[data.test]), config.steps, seconds, out)
-    final: dict[str, Any] = {"mean": data.scaler.mean, "std": data.scaler.std}
-    final |= {f"w{i}": w for i, w in enumerate(params.weights)} | {f"b{i}": b for i, b in enumerate(params.biases)}
-    np.savez(out / "weights.npz", **final)
+    np.savez(out / "weights.npz", mean=data.scaler.mean, std=data.scaler.std, **_arrays(params, momentum=False))
     (out / "state_hashes.json").write_text(json.dumps(["0x" + h.hex() for h in hashes]))
     (out / "result.json").write_text(json.dumps(result.to_json(), indent=2))
     return result

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from ..errors import ConfigError, TrainingError
 from ..schema import Amount, Int, Strict, parse
-from .fixedpoint import ONE, Fixed, to_fixed
+from .fixedpoint import ONE, Fixed, from_decimal, to_fixed
 from .trainer import Standardizer, TrainConfig
 
 DOCS = "docs/training.md"
@@ -68,8 +68,8 @@ class TaskSpec(Strict):
 
     def config(self) -> TrainConfig:
         t = self.train
-        return TrainConfig(list(self.model.layers), t.seed, t.steps, t.batch_size,
-                           int((t.lr * ONE).to_integral_value()), int((t.momentum * ONE).to_integral_value()))
+        return TrainConfig(list(self.model.layers), t.seed, t.steps, t.batch_size, from_decimal(t.lr),
+                           from_decimal(t.momentum))
 
 
 def load_task(path: Path) -> TaskSpec:
