@@ -30,6 +30,7 @@ def test_deploy_twice_changes_nothing(chain: Chain, tmp_path: Path) -> None:
     assert set(first.contracts) == {"Registry", "EmissionSchedule", "TesseraToken", "DevStablecoin", "SubnetRegistry",
                                    "ProviderRegistry", "Market", "Halo2VerifierReusable", "ModelRegistry",
                                    "InferenceVerifier", "InferenceEscrow", "Coordinator", "AgentRegistry", "JobBoard",
+                                   "TrainingReferee", "TrainingMarket", "TrainingDisputes",
                                    # placed at their canonical addresses (x402 SDK, batched reads)
                                    "Multicall3", "BatchSettlement", "ERC3009DepositCollector"}
     assert first.contracts["Multicall3"].address == "0xcA11bde05977b3631167028862bE2a173976CA11"

@@ -32,6 +32,7 @@ TAKE_BPS = 100  # 1% protocol fee on lease payments (capped at 5% by the contrac
 HEARTBEAT_SLA = 600  # seconds a provider may stay silent on a funded lease
 GRACE_PERIOD = 3600  # seconds a dry lease stays paused (workload kept) awaiting a top-up
 START_TIMEOUT = 600  # seconds a won lease waits for the provider's acknowledgement before a full refund
+DISPUTE_MOVE_TIMEOUT = 3600  # seconds each party of a training dispute has for its move
 
 
 def registry_key(name: str) -> bytes:
@@ -118,7 +119,8 @@ ROOT_REGISTRATION_COST = 10**18
 
 PROTOCOL_CONTRACTS = ("Registry", "EmissionSchedule", "TesseraToken", "ProviderRegistry", "Market", "SubnetRegistry",
                       "Halo2VerifierReusable", "ModelRegistry", "InferenceVerifier", "InferenceEscrow",
-                      "Coordinator", "AgentRegistry", "JobBoard")
+                      "Coordinator", "AgentRegistry", "JobBoard", "TrainingReferee", "TrainingMarket",
+                      "TrainingDisputes")
 
 
 # Contracts that live at fixed addresses on every chain (CREATE2 deployments the x402 SDK and batched
@@ -248,6 +250,15 @@ def deploy_protocol(
                               inference.address, signer.address)
     record("JobBoard", jobs, r.block_number)
     agents.transact(signer, "setRecorder", jobs.address, True)
+    # verifiable training: tasks, bonds and audits; the dispute game; the referee that recomputes one element
+    referee, r = Contract.deploy(chain, signer, "TrainingReferee")
+    record("TrainingReferee", referee, r.block_number)
+    training, r = Contract.deploy(chain, signer, "TrainingMarket", signer.address, stable_address, token.address)
+    record("TrainingMarket", training, r.block_number)
+    disputes, r = Contract.deploy(chain, signer, "TrainingDisputes", signer.address, training.address,
+                                  referee.address, DISPUTE_MOVE_TIMEOUT)
+    record("TrainingDisputes", disputes, r.block_number)
+    training.transact(signer, "setDisputes", disputes.address)
     records.update(place_canonical_contracts(chain))
     for name, rec in records.items():
         registry.transact(signer, "set", registry_key(name), rec.address)
@@ -288,6 +299,9 @@ class Deployment:
     coordinator: Contract
     agents: Contract
     jobs: Contract
+    training: Contract
+    training_disputes: Contract
+    training_referee: Contract
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: Manifest) -> "Deployment":
@@ -308,4 +322,7 @@ class Deployment:
             coordinator=Contract.at(chain, "Coordinator", manifest.address("Coordinator")),
             agents=Contract.at(chain, "AgentRegistry", manifest.address("AgentRegistry")),
             jobs=Contract.at(chain, "JobBoard", manifest.address("JobBoard")),
+            training=Contract.at(chain, "TrainingMarket", manifest.address("TrainingMarket")),
+            training_disputes=Contract.at(chain, "TrainingDisputes", manifest.address("TrainingDisputes")),
+            training_referee=Contract.at(chain, "TrainingReferee", manifest.address("TrainingReferee")),
         )

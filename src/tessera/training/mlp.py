@@ -4,7 +4,8 @@ Every quantity a verifier needs to replay one step is defined here without float
 - weights start from `init_params(seed, layers)`: each weight is drawn from keccak, so any single weight can be
   recomputed alone (and on-chain) without running a random-number generator up to it;
 - minibatch `i` of step `t` is sample `keccak(seed, t, i) mod n` (`batch_indices`), drawn with replacement;
-- the state after a step is hashed with `state_hash` (step, weights and momentum, big-endian int64).
+- the state after a step is hashed with `state_hash`: the step and each tensor's row/column commitment
+  (`commit.py`), so a contract can open any one row or column of it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from eth_utils import keccak
 
 from ..errors import TrainingError
+from .commit import state_digest, tensor_digest, weights_digest
 from .fixedpoint import ONE, Fixed, div_round, from_decimal, matmul, mul, softmax
 
 _WORD = 32
@@ -81,42 +83,61 @@ def predict(params: Params, x: Fixed) -> np.ndarray:
     return forward(params, x)[1].argmax(axis=1)
 
 
-def sgd_step(params: Params, x: Fixed, y: np.ndarray, lr: int, momentum: int) -> Params:
-    """One minibatch step (lr and momentum in Q16). Returns the new parameters; `params` is left as it was."""
+def sgd_trace(params: Params, x: Fixed, y: np.ndarray, lr: int, momentum: int) -> list[Fixed | None]:
+    """One minibatch step as the list of every tensor it reads or makes, in the order `trace.Layout` numbers
+    them (the state, the batch, each layer's output, the gradients, the new momentum and the new weights).
+    A referee can recompute any one element of any of them from the others."""
+    layers = len(params.weights)
     inputs, logits = forward(params, x)
     batch = x.shape[0]
     grad = softmax(logits)
     grad[np.arange(batch), y] -= ONE
     grad = div_round(grad, batch)  # d(mean loss)/d(logits)
-    layers = len(params.weights)
-    weights, biases, w_velocity, b_velocity = [[np.empty(0, dtype=np.int64)] * layers for _ in range(4)]
+    trace: list[Fixed | None] = [*params.weights, *params.biases, *params.w_velocity, *params.b_velocity,
+                                 *inputs[1:], logits, grad]
+    trace[4 * layers:4 * layers] = [x]
     for i in reversed(range(layers)):
         h = inputs[i]
         g_w = matmul(h.T, grad, f"layer {i} weight gradient")
         g_b = grad.sum(axis=0)
+        below = None
         if i > 0:  # the gradient of the layer below, through its ReLU (computed with the old weights)
-            grad = matmul(grad, params.weights[i].T, f"layer {i} backward") * (inputs[i] > 0)
-        w_velocity[i] = mul(params.w_velocity[i], momentum) + g_w
-        b_velocity[i] = mul(params.b_velocity[i], momentum) + g_b
-        weights[i] = params.weights[i] - mul(w_velocity[i], lr)
-        biases[i] = params.biases[i] - mul(b_velocity[i], lr)
-    return Params(weights, biases, w_velocity, b_velocity)
+            below = matmul(grad, params.weights[i].T, f"layer {i} backward") * (inputs[i] > 0)
+        v_w = mul(params.w_velocity[i], momentum) + g_w
+        v_b = mul(params.b_velocity[i], momentum) + g_b
+        trace += [g_w, g_b, below, v_w, v_b, params.weights[i] - mul(v_w, lr), params.biases[i] - mul(v_b, lr)]
+        if below is not None:
+            grad = below
+    return trace
+
+
+def params_after(trace: list[Fixed | None], layers: int) -> Params:
+    """The state a step's trace ends in."""
+    base = 5 * layers + 2
+    block = [trace[base + 7 * (layers - 1 - i):base + 7 * (layers - i)] for i in range(layers)]
+
+    def pick(slot: int) -> list[Fixed]:
+        return [t for t in (b[slot] for b in block) if t is not None]
+    return Params(pick(5), pick(6), pick(3), pick(4))
+
+
+def sgd_step(params: Params, x: Fixed, y: np.ndarray, lr: int, momentum: int) -> Params:
+    """One minibatch step (lr and momentum in Q16). Returns the new parameters; `params` is left as it was."""
+    return params_after(sgd_trace(params, x, y, lr, momentum), len(params.weights))
+
+
+def state_tensors(params: Params) -> list[Fixed]:
+    return [*params.weights, *params.biases, *params.w_velocity, *params.b_velocity]
 
 
 def state_hash(step: int, params: Params) -> bytes:
-    """keccak over the step and every tensor (weights, biases, then their momentum), big-endian int64."""
-    parts = [b"tessera-train-state-v1", _word(step)]
-    for group in (params.weights, params.biases, params.w_velocity, params.b_velocity):
-        for t in group:
-            parts.append(np.ascontiguousarray(t, dtype=">i8").tobytes())
-    return keccak(b"".join(parts))
+    """The step leaf: keccak(step ++ the commitment of every state tensor: weights, biases, then momentum)."""
+    return state_digest(step, [tensor_digest(t) for t in state_tensors(params)])
 
 
 def weights_hash(params: Params) -> bytes:
-    parts = [b"tessera-weights-v1"]
-    for t in (*params.weights, *params.biases):
-        parts.append(_word(t.size) + np.ascontiguousarray(t, dtype=">i8").tobytes())
-    return keccak(b"".join(parts))
+    """keccak over the commitments of the weights and biases (the same digests the final step leaf holds)."""
+    return weights_digest([tensor_digest(t) for t in (*params.weights, *params.biases)])
 
 
 def q16(value: float | str, what: str) -> int:
@@ -132,5 +153,5 @@ def q16(value: float | str, what: str) -> int:
     return q
 
 
-__all__ = ["Params", "batch_indices", "forward", "init_params", "predict", "q16", "sgd_step", "state_hash",
-           "weights_hash"]
+__all__ = ["Params", "batch_indices", "forward", "init_params", "params_after", "predict", "q16", "sgd_step",
+           "sgd_trace", "state_hash", "state_tensors", "weights_hash"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..subnet.settlement import MerkleTree
+from .commit import PositionTree
 from .mlp import Params, weights_hash
 from .task import TaskSpec, load_dataset
 from .trainer import accuracy, train
@@ -66,7 +66,7 @@ def run_task(task: TaskSpec, base: Path, out: Path,
     start = time.perf_counter()
     params, hashes = train(config, data.x_train, data.y[data.train], on_step=each)
     seconds = time.perf_counter() - start
-    result = TrainResult(weights_hash(params), MerkleTree(hashes).root,
+    result = TrainResult(weights_hash(params), PositionTree(hashes).root,
                          accuracy(params, data.x_test, data.y[data.test]), config.steps, seconds, out)
     np.savez(out / "weights.npz", mean=data.scaler.mean, std=data.scaler.std, **_arrays(params, momentum=False))
     (out / "state_hashes.json").write_text(json.dumps(["0x" + h.hex() for h in hashes]))

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from ..errors import ConfigError, TrainingError
 from ..schema import Amount, Int, Strict, parse
+from .commit import PositionTree, row_leaves, words
 from .fixedpoint import ONE, Fixed, from_decimal, to_fixed
 from .trainer import Standardizer, TrainConfig
 
@@ -98,6 +99,31 @@ class Dataset:
     @property
     def x_test(self) -> Fixed:
         return self.scaler.apply(self.x[self.test])
+
+    def commitment(self) -> DatasetCommitment:
+        return DatasetCommitment.of(self.x[self.train], self.y[self.train], self.scaler)
+
+
+@dataclass(frozen=True)
+class DatasetCommitment:
+    """The training split as a verifier can be given any sample of it: leaf i (the i-th training sample, the
+    position the sampler draws) is sha256(abi.encodePacked(int256 label, int256[] raw Q16 features)); the root
+    binds the samples' tree, the standardization statistics, the sample count and the feature count:
+    keccak(abi.encode(samplesRoot, keccak(abi.encodePacked(mean, std)), n, d))."""
+    tree: PositionTree
+    stats_digest: bytes
+    n: int
+    d: int
+
+    @classmethod
+    def of(cls, raw: Fixed, labels: np.ndarray, scaler: Standardizer) -> DatasetCommitment:
+        table = np.concatenate([labels.reshape(-1, 1).astype(np.int64), raw], axis=1)
+        return cls(PositionTree(row_leaves(table)), keccak(words(scaler.mean) + words(scaler.std)),
+                   raw.shape[0], raw.shape[1])
+
+    @property
+    def root(self) -> bytes:
+        return keccak(self.tree.root + self.stats_digest + self.n.to_bytes(32, "big") + self.d.to_bytes(32, "big"))
 
 
 def _bundled(name: str) -> tuple[Any, Any]:

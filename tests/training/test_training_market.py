@@ -1,0 +1,193 @@
+"""TrainingMarket and the dispute game on a real task (iris, 12 steps), on the embedded chain and on anvil:
+the honest path pays; a solver that skips a step is caught, narrowed to one operator element, refereed and
+slashed; a verifier who challenges an honest step pays the solver; a silent party loses; a forced error is
+caught for the jackpot; a verifier who signed off on one is slashed and barred; nobody can take another's
+move or challenge."""
+
+from __future__ import annotations
+
+import pytest
+
+from tessera.accounts.dev import dev_account
+from tessera.errors import ContractRevert
+from tessera.training.protocol import Challenger, play_dispute
+from tessera.training.trace import StepTrace
+
+from training_harness import (  # noqa: F401 (fixtures)
+    ALWAYS_FORCED, CHALLENGE_BOND, FEE, SOLVER_BOND, TrainingEnv, small, training_env,
+)
+
+
+def test_an_honest_task_is_audited_attested_and_paid(training_env: TrainingEnv) -> None:
+    env, c = training_env, training_env.client
+    task_id = env.post()
+    secret = b"\x01" * 32
+    sol, _, forced = env.solve(task_id, secret)
+    assert forced == []
+    view = c.task(task_id)
+    assert view.state == "committed" and view.root == env.client.task(task_id).root
+    from tessera.training.mlp import weights_hash
+    assert view.weights_hash == weights_hash(sol.final)
+    audited = env.draw(task_id)
+    assert len(audited) == 8 and all(1 <= s <= 12 for s in audited)
+    v = env.verifiers[0]
+    for s in set(audited):  # the verifier's audit: replay each drawn step from the served state before it
+        assert env.task.trace(s).digests == sol.claimed_trace(s).digests
+    c.attest(v, task_id)
+    with pytest.raises(ContractRevert, match="TooEarly"):
+        c.settle(env.solver, task_id, secret)
+    env.past_window()
+    with pytest.raises(ContractRevert, match="NotSolver"):
+        c.settle(env.verifiers[1], task_id, secret)
+    c.settle(env.solver, task_id, secret)
+    assert c.task(task_id).state == "settled"
+    assert env.owed(env.solver) == (FEE * 90 // 100, SOLVER_BOND)
+    assert env.owed(v)[0] == FEE * 5 // 100
+    assert int(env.deployment.training.call("jackpot")) == FEE * 5 // 100
+    before = int(env.deployment.stablecoin.call("balanceOf", env.solver.address))
+    c.withdraw(env.solver)
+    assert int(env.deployment.stablecoin.call("balanceOf", env.solver.address)) - before == FEE * 90 // 100
+
+
+def test_a_solver_that_skips_a_step_is_caught_refereed_and_slashed(training_env: TrainingEnv) -> None:
+    env, c = training_env, training_env.client
+    task_id = env.post()
+    secret = b"\x02" * 32
+    sol, tree, _ = env.solve(task_id, secret, skip=(5,))
+    env.draw(task_id)
+    v = env.verifiers[1]
+    c.attest(env.verifiers[0], task_id)  # a verifier that signed off without checking step 5
+    dispute = c.challenge(v, task_id, 5)
+    out = play_dispute(c, dispute, env.task.params(), env.solver, env.defender(sol, tree, 5), v, env.challenger(5))
+    assert out.solver_lost and not out.timed_out
+    assert out.rounds >= 6 and 0 < out.referee_gas < 10_000_000
+    view = c.task(task_id)
+    assert view.state == "slashed"
+    assert env.owed(env.submitter)[0] == FEE  # the fee goes back
+    assert env.owed(v)[1] == SOLVER_BOND // 2  # half the bond to the challenger, half to the jackpot
+    assert int(env.deployment.training.call("tsrJackpot")) >= SOLVER_BOND // 2
+    # the verifier's bond is free again
+    assert int(env.deployment.training.call("verifiers", v.address)[1]) == 0
+
+
+def test_a_verifier_that_challenges_an_honest_step_loses_its_bond(training_env: TrainingEnv) -> None:
+    env, c = training_env, training_env.client
+    task_id = env.post()
+    secret = b"\x03" * 32
+    sol, tree, _ = env.solve(task_id, secret)
+    env.draw(task_id)
+    liar = env.verifiers[2]
+    dispute = c.challenge(liar, task_id, 4)
+    # the liar plays from a trace with one gradient element changed: it disputes a correct value
+    t = env.task.trace(4)
+    lying = [None if x is None else x.copy() for x in t.tensors]
+    k = 5 * env.task.layers + 2  # the last layer's weight gradient
+    lying[k][0, 0] += 1  # type: ignore[index]
+    liar_side = Challenger(StepTrace.of(4, lying), env.task.layers, env.task.config, env.task.data,
+                           env.task.commitment)
+    stake = env.stake_of(liar)
+    out = play_dispute(c, dispute, env.task.params(), env.solver, env.defender(sol, tree, 4), liar, liar_side)
+    assert not out.solver_lost and out.tensor == k
+    assert env.stake_of(liar) == stake - CHALLENGE_BOND
+    assert env.owed(env.solver)[1] == CHALLENGE_BOND
+    assert c.task(task_id).state == "committed"  # the task goes on; the solver is paid after the window
+    env.chain.increase_time(2 * 3600 + 10)
+    env.chain.mine(1)
+    c.settle(env.solver, task_id, secret)
+    assert c.task(task_id).state == "settled"
+
+
+@pytest.mark.parametrize("silent, solver_loses", [("await-trace", True), ("await-leaf", True),
+                                                  ("await-pick", False), ("await-referee", False)])
+def test_the_silent_party_loses(training_env: TrainingEnv, silent: str, solver_loses: bool) -> None:
+    env, c = training_env, training_env.client
+    task_id = env.post()
+    sol, tree, _ = env.solve(task_id, b"\x04" * 32, skip=(7,))
+    env.draw(task_id)
+    v = env.verifiers[0]
+    dispute = c.challenge(v, task_id, 7)
+    kwargs = {"solver_silent_at": silent} if solver_loses else {"challenger_silent_at": silent}
+    out = play_dispute(c, dispute, env.task.params(), env.solver, env.defender(sol, tree, 7), v,
+                       env.challenger(7), **kwargs)
+    assert out.timed_out and out.solver_lost == solver_loses
+    assert c.task(task_id).state == ("slashed" if solver_loses else "committed")
+
+
+def test_a_forced_error_is_caught_for_the_jackpot_and_a_lazy_attester_is_slashed(training_env: TrainingEnv) -> None:
+    env, c = training_env, training_env.client
+    env.set_forcing(ALWAYS_FORCED)
+    owner = dev_account(0)
+    env.deployment.stablecoin.transact(owner, "mint", owner.address, 50 * 10**6)
+    env.deployment.stablecoin.transact(owner, "approve", env.deployment.training.address, 50 * 10**6)
+    env.deployment.training.transact(owner, "fundJackpot", 50 * 10**6)
+    # task 1: a diligent verifier replays every step and challenges the first leaf that is wrong
+    task_id = env.post()
+    secret = b"\x05" * 32
+    sol, tree, forced = env.solve(task_id, secret)
+    assert forced, "a forced task carries at least one deliberately wrong leaf"
+    env.draw(task_id)
+    v = env.verifiers[0]
+    wrong = [s for s in range(1, 13) if tree.layers[0][s] != sol.hashes[s]]
+    assert wrong == forced
+    c.challenge(v, task_id, wrong[0])
+    c.reveal_forced(env.solver, task_id, secret)
+    assert env.owed(v)[0] == 25 * 10**6  # half the stablecoin jackpot
+    assert c.task(task_id).forced_caught and not c.task(task_id).disputed
+    env.past_window()
+    c.settle(env.solver, task_id, secret)  # the solver is compensated: paid as for an honest task
+    assert env.owed(env.solver)[0] == FEE * 90 // 100
+
+    # task 2: a lazy verifier signs off without replaying; every step is audited, so a forced one is among them
+    task_id = env.post(audit_level=64)
+    secret = b"\x06" * 32
+    env.solve(task_id, secret)
+    env.draw(task_id)
+    lazy = env.verifiers[1]
+    stake = env.stake_of(lazy)
+    c.attest(lazy, task_id)
+    env.past_window()
+    c.settle(env.solver, task_id, secret)
+    assert env.stake_of(lazy) == stake // 2
+    assert env.deployment.training.call("verifiers", lazy.address)[3]  # barred
+    assert env.owed(lazy)[0] == 0  # and not paid for the audit
+    t3 = env.post()
+    env.solve(t3, b"\x07" * 32)
+    env.draw(t3)
+    with pytest.raises(ContractRevert, match="barred"):
+        c.attest(lazy, t3)
+
+
+def test_moves_and_challenges_are_bound_to_their_sender(training_env: TrainingEnv) -> None:
+    env, c = training_env, training_env.client
+    task_id = env.post()
+    secret = b"\x08" * 32
+    sol, tree, _ = env.solve(task_id, secret, skip=(3,))
+    env.draw(task_id)
+    v, bot = env.verifiers[0], env.verifiers[1]
+    m = env.deployment.training
+    # a bot copies a challenge opening from the mempool: without its own commitment it cannot open it
+    from eth_utils import keccak
+    salt = b"\x09" * 32
+    h = keccak(bytes.fromhex(v.address[2:]).rjust(32, b"\0") + task_id.to_bytes(32, "big") + (3).to_bytes(32, "big")
+               + salt)
+    m.transact(v, "commitChallenge", task_id, h)
+    env.chain.mine(1)
+    with pytest.raises(ContractRevert, match="no matching challenge commitment"):
+        m.transact(bot, "openChallenge", task_id, 3, salt)
+    m.transact(bot, "commitChallenge", task_id, h)  # copying the commitment does not help either
+    env.chain.mine(1)
+    with pytest.raises(ContractRevert, match="no matching challenge commitment"):
+        m.transact(bot, "openChallenge", task_id, 3, salt)
+    r = m.transact(v, "openChallenge", task_id, 3, salt)
+    dispute = int(env.deployment.training_disputes.events(r, "Opened")[0].args["disputeId"])
+    digests, prev, cur = env.defender(sol, tree, 3).reveal_trace()
+    with pytest.raises(ContractRevert, match="NotYourMove"):
+        env.deployment.training_disputes.transact(bot, "revealTrace", dispute, digests, prev, cur)
+    # the solver cannot answer with a trace that does not end in its committed leaf
+    honest = env.task.trace(3)
+    with pytest.raises(ContractRevert, match="not the committed leaf"):
+        env.deployment.training_disputes.transact(env.solver, "revealTrace", dispute, honest.digests, prev, cur)
+    with pytest.raises(ContractRevert, match="NotSolver"):
+        c.reveal_forced(bot, task_id, secret)
+    with pytest.raises(ContractRevert, match="the challenged step is not a forced error"):
+        c.reveal_forced(env.solver, task_id, secret)
