@@ -23,13 +23,14 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import invariant, run_state_machine_as_test
 
 ROOT = Path(__file__).resolve().parents[1]
-for sub in ("tests", "tests/market", "tests/subnet", "tests/coprocessor"):
+for sub in ("tests", "tests/market", "tests/subnet", "tests/coprocessor", "tests/training"):
     sys.path.insert(0, str(ROOT / sub))
 
 MACHINES = {
     "market": ("test_market_conservation", "MarketConservation"),
     "subnet": ("test_subnet_conservation", "SubnetConservation"),
     "coprocessor": ("test_coordinator_conservation", "CoordinatorConservation"),
+    "training": ("test_training_conservation", "TrainingConservation"),
 }
 
 

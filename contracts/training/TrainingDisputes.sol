@@ -157,8 +157,10 @@ contract TrainingDisputes is Owned {
             revert BadMove(id, "the new state is not the committed leaf");
         }
         if (d.step > 0) {
+            // the previous leaf may be a forced error's wrapper of the real state (its own challenge is apart)
             bytes32 prev = keccak256(abi.encodePacked(uint256(d.step) - 1, digests[:4 * nl]));
-            if (!referee.verifyLeaf(prev, d.step - 1, proofPrev, d.root)) {
+            if (!referee.verifyLeaf(prev, d.step - 1, proofPrev, d.root)
+                && !referee.verifyLeaf(forcedLeaf(prev), d.step - 1, proofPrev, d.root)) {
                 revert BadMove(id, "the inputs are not the committed previous leaf");
             }
         }
@@ -267,6 +269,11 @@ contract TrainingDisputes is Owned {
     }
 
     // ---------------------------------------------------------------- views
+
+    /// @notice The leaf a forced task commits for a forced step: a wrapper of the real state's leaf.
+    function forcedLeaf(bytes32 leaf) public pure returns (bytes32) {
+        return keccak256(abi.encodePacked("tessera-forced-error", leaf));
+    }
 
     function disputeCount() external view returns (uint256) {
         return _disputes.length;

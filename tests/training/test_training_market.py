@@ -191,3 +191,30 @@ def test_moves_and_challenges_are_bound_to_their_sender(training_env: TrainingEn
         c.reveal_forced(bot, task_id, secret)
     with pytest.raises(ContractRevert, match="the challenged step is not a forced error"):
         c.reveal_forced(env.solver, task_id, secret)
+
+
+def test_the_step_after_a_forced_error_can_still_be_defended(training_env: TrainingEnv) -> None:
+    """Regression (found by the conservation machine): the leaf before a challenged step may be a forced
+    error's wrapper; the honest solver must still be able to reveal the step's trace, and win."""
+    env, c = training_env, training_env.client
+    env.set_forcing(ALWAYS_FORCED)
+    for n in range(20):  # a secret whose forced steps leave room for a following, unforced step
+        task_id = env.post()
+        secret = bytes([0x30 + n]) * 32
+        sol, tree, forced = env.solve(task_id, secret)
+        after = [f + 1 for f in forced if f + 1 not in forced and f + 1 <= 12]
+        if after:
+            break
+    else:
+        pytest.fail("no secret gave a forced step followed by an unforced one")
+    env.draw(task_id)
+    step = after[0]
+    liar = env.verifiers[2]
+    dispute = c.challenge(liar, task_id, step)
+    t = env.task.trace(step)
+    lying = [None if x is None else x.copy() for x in t.tensors]
+    lying[5 * env.task.layers + 2][0, 0] += 1  # type: ignore[index]
+    liar_side = Challenger(StepTrace.of(step, lying), env.task.layers, env.task.config, env.task.data,
+                           env.task.commitment)
+    out = play_dispute(c, dispute, env.task.params(), env.solver, env.defender(sol, tree, step), liar, liar_side)
+    assert not out.solver_lost and not out.timed_out
