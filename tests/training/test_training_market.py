@@ -218,3 +218,45 @@ def test_the_step_after_a_forced_error_can_still_be_defended(training_env: Train
                            env.task.commitment)
     out = play_dispute(c, dispute, env.task.params(), env.solver, env.defender(sol, tree, step), liar, liar_side)
     assert not out.solver_lost and not out.timed_out
+
+
+def test_audit_randomness_is_fixed_by_a_later_block_and_nobody_can_reroll_it(training_env: TrainingEnv) -> None:
+    env, c = training_env, training_env.client
+    m = env.deployment.training
+    task_id = env.post()
+    env.solve(task_id, b"\x0a" * 32)
+    with pytest.raises(ContractRevert, match="TooEarly"):  # the seed block does not exist yet
+        m.transact(env.verifiers[0], "drawAudit", task_id)
+    with pytest.raises(ContractRevert, match="SeedNotDrawn"):
+        c.attest(env.verifiers[0], task_id)
+    env.chain.mine(300)  # nobody drew within 256 blocks: the hash is gone, so the anchor moves forward
+    r = m.transact(env.verifiers[0], "drawAudit", task_id)
+    assert m.events(r, "AuditReanchored") and c.task(task_id).audit_seed == b"\0" * 32
+    env.chain.mine(5)
+    seed = c.draw_audit(env.verifiers[1], task_id)
+    assert seed != b"\0" * 32
+    assert c.draw_audit(env.verifiers[2], task_id) == seed  # fixed once: a later call cannot change it
+    anchor = int(m.call("getTask", task_id)[17])
+    assert seed == env.chain.get_block(anchor + 4).hash
+
+
+def test_a_forced_seed_left_to_expire_counts_as_forcing(training_env: TrainingEnv) -> None:
+    env, c = training_env, training_env.client
+    task_id = env.post()
+    c.claim(env.solver, task_id, b"\x0b" * 32)
+    env.chain.mine(300)  # a solver hoping to re-roll an unwelcome forced draw by waiting
+    assert c.forced_seed(task_id) == (b"\0" * 31 + b"\1", True)
+    assert env.deployment.training.call("isForced", b"\x0b" * 32, b"\0" * 31 + b"\1", 12)
+
+
+def test_the_python_forced_error_rules_are_the_contracts(training_env: TrainingEnv) -> None:
+    from eth_utils import keccak as k
+
+    from tessera.training.solution import is_forced, is_forced_step
+    m = training_env.deployment.training
+    training_env.set_forcing(3)
+    for n in range(12):
+        secret, seed = k(bytes([n])), k(bytes([n, 1]))
+        assert is_forced(secret, seed, 12, 3) == m.call("isForced", secret, seed, 12)
+        for step in range(14):
+            assert is_forced_step(secret, seed, 12, step) == m.call("isForcedStep", secret, seed, 12, step)

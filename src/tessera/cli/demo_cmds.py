@@ -11,7 +11,8 @@ import click
 from .options import handle_errors, json_option
 from .output import emit
 
-STAGES = ("chain", "deploy", "emission", "halving", "events", "market", "zkml", "subnet", "coprocessor", "payments", "agents")
+STAGES = ("chain", "deploy", "emission", "halving", "events", "market", "zkml", "subnet", "coprocessor", "payments", "agents",
+          "training")
 
 
 @click.command()
@@ -22,7 +23,7 @@ STAGES = ("chain", "deploy", "emission", "halving", "events", "market", "zkml", 
 def demo(stages: tuple[str, ...], as_json: bool) -> None:
     """Run the Tessera story end to end on an in-memory embedded chain and report each stage.
 
-    About 3.5 minutes on 2 cores with a warm zk cache; the first run also sets up zk keys (a minute or two more,
+    About 4 minutes on 2 cores with a warm zk cache; the first run also sets up zk keys (a minute or two more,
     cached under the data dir's zk/ folder, about 450 MB)."""
     from rich.console import Console
 

@@ -59,7 +59,8 @@ Stage = Callable[[DemoContext, StageResult], None]
 
 
 def _stages() -> list[tuple[str, Stage]]:
-    from . import agents_stage, coprocessor_stage, market_stage, payments_stage, stages, subnet_stage, zkml_stage
+    from . import (agents_stage, coprocessor_stage, market_stage, payments_stage, stages, subnet_stage,
+                   training_stage, zkml_stage)
 
     return [
         ("chain", stages.chain_stage),
@@ -73,13 +74,15 @@ def _stages() -> list[tuple[str, Stage]]:
         ("coprocessor", coprocessor_stage.coprocessor_stage),
         ("payments", payments_stage.payments_stage),
         ("agents", agents_stage.agents_stage),
+        ("training", training_stage.training_stage),
     ]
 
 
 # Seconds each stage usually takes on a 2-core machine with a warm zk cache (a cold cache adds key setup:
 # about a minute for zkml and coprocessor), for progress estimates; measured with `tessera demo --json`.
 TYPICAL_SECONDS = {"chain": 1, "deploy": 3, "emission": 1, "halving": 2, "events": 1, "market": 12, "zkml": 70,
-                   "subnet": 37, "coprocessor": 80, "payments": 8, "agents": 12}
+                   "subnet": 37, "coprocessor": 80, "payments": 8, "agents": 12,
+                   "training": 20}
 # every stage runs on the deployed protocol
 _REQUIRES = {"chain": [], "deploy": ["chain"]}
 

@@ -21,7 +21,7 @@ from .mlp import Params, batch_indices, init_params, sgd_step, sgd_trace, state_
 from .trace import StepTrace, state_slot
 from .trainer import TrainConfig
 
-FORCED_STEP_ODDS = 8  # TrainingMarket.FORCED_STEP_ODDS
+FORCED_STEP_ODDS = 4  # TrainingMarket.FORCED_STEP_ODDS
 
 
 def _word(n: int) -> bytes:
