@@ -191,13 +191,18 @@ contract TrainingDisputes is Owned {
         }
         d.rowRoot = rowRoot;
         d.colRoot = colRoot;
-        d.stage = Stage.AwaitSide;
         emit TensorOpened(id, d.rows, d.cols, rowRoot, colRoot);
+        if (colRoot != bytes32(0) && !referee.hasColumns(d.nLayers, d.step, d.tensor)) {
+            _end(id, d, true, false); // a column tree where the format has none: not the honest commitment
+            return;
+        }
+        d.stage = Stage.AwaitSide;
     }
 
     /// @notice Challenger: bisect the row tree or the column tree (the one whose root differs from its own).
     function chooseSide(uint256 id, bool byColumns) external {
         Dispute storage d = _move(id, Stage.AwaitSide, false);
+        if (byColumns && !referee.hasColumns(d.nLayers, d.step, d.tensor)) revert BadMove(id, "committed by rows only");
         uint256 count = byColumns ? d.cols : d.rows;
         uint8 depth;
         while ((uint256(1) << depth) < count) depth++;

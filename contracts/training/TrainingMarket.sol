@@ -54,6 +54,7 @@ contract TrainingMarket is Owned {
         bytes32 weightsHash;
         bytes32 forcedSeed;
         bytes32 auditSeed;
+        bytes32 revealedSecret; // set when a forced error was caught: its other forced steps cannot be challenged
     }
 
     struct Verifier {
@@ -382,6 +383,9 @@ contract TrainingMarket is Owned {
         if (t.disputed) revert DisputeOpen(id);
         if (block.timestamp > t.deadline) revert TooLate(id, t.deadline);
         if (step > t.steps) revert BadParams("step beyond the task");
+        if (t.forcedCaught && isForcedStep(t.revealedSecret, t.forcedSeed, t.steps, step)) {
+            revert BadParams("a forced step of a forced error already revealed");
+        }
         uint256 at = challengeCommitBlock[id][msg.sender];
         if (at == 0 || challengeCommits[id][msg.sender] != keccak256(abi.encode(msg.sender, id, step, salt))) {
             revert BadCommitment(id, "no matching challenge commitment");
@@ -411,6 +415,7 @@ contract TrainingMarket is Owned {
             revert BadCommitment(id, "the challenged step is not a forced error");
         }
         t.forcedCaught = true;
+        t.revealedSecret = secret;
         t.disputed = false;
         _release(challenger);
         uint256 s = jackpot / 2;

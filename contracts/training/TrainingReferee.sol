@@ -80,6 +80,16 @@ contract TrainingReferee {
         return base + [uint256(5), 6, 3, 4][group];
     }
 
+    /// @notice Whether an operator reads columns of tensor k: the weights, the batch and activations, and the
+    /// gradients at each layer's output. Every other tensor is committed by rows alone (column root zero).
+    function hasColumns(uint256 nLayers, uint256 step, uint256 k) public pure returns (bool) {
+        if (k < nLayers) return true;
+        if (k < 4 * nLayers || step == 0) return false;
+        if (k <= 5 * nLayers + 1) return true;
+        uint256 slot = (k - (5 * nLayers + 2)) % 7;
+        return slot == 2 || slot == 5;
+    }
+
     /// @notice The shape tensor `k` of the trace must have.
     function shapeOf(TrainParams calldata p, uint256 step, uint256 k) public pure returns (uint256 rows, uint256 cols) {
         uint256 nl = p.layers.length - 1;

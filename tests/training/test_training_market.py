@@ -260,3 +260,19 @@ def test_the_python_forced_error_rules_are_the_contracts(training_env: TrainingE
         assert is_forced(secret, seed, 12, 3) == m.call("isForced", secret, seed, 12)
         for step in range(14):
             assert is_forced_step(secret, seed, 12, step) == m.call("isForcedStep", secret, seed, 12, step)
+
+
+def test_a_revealed_forced_error_cannot_be_challenged_again(training_env: TrainingEnv) -> None:
+    """Regression (found by the conservation machine): once the secret is public, anyone knows the forced steps;
+    challenging another forced step would leave the solver no answer but a timeout."""
+    env, c = training_env, training_env.client
+    env.set_forcing(ALWAYS_FORCED)
+    task_id = env.post()
+    secret = b"\x0c" * 32
+    sol, tree, forced = env.solve(task_id, secret)
+    env.draw(task_id)
+    c.challenge(env.verifiers[0], task_id, forced[0])
+    c.reveal_forced(env.solver, task_id, secret)
+    for step in forced[:3]:
+        with pytest.raises(ContractRevert, match="already revealed"):
+            c.challenge(env.verifiers[1], task_id, step)

@@ -45,8 +45,11 @@ def audit(config: TrainConfig, x: Fixed, y: np.ndarray, steps: Iterable[int], le
     report = AuditReport()
     start = time.perf_counter()
     for s in sorted(set(steps)):
-        before = served_state(s - 1)
-        if before is None or leaves[s - 1] not in (state_hash(s - 1, before), forced_leaf(state_hash(s - 1, before))):
+        given = served_state(s - 1)
+        served = None if given is None else state_hash(s - 1, given)
+        if given is not None and served is not None and leaves[s - 1] in (served, forced_leaf(served)):
+            before = given
+        else:
             report.refused_states.append(s - 1)
             before = _replay(config, x, y, s - 1)
             report.replayed_steps += s - 1

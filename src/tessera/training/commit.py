@@ -26,19 +26,26 @@ from eth_utils import keccak
 ZERO = b"\0" * 32
 
 
-def words(values: npt.ArrayLike) -> bytes:
-    """int64 values as 32-byte two's-complement big-endian words (Solidity's int256 encoding), vectorised."""
+def _word_array(values: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """int64 values as (n, 32) bytes: 32-byte two's-complement big-endian words (Solidity's int256)."""
     v = np.ascontiguousarray(np.asarray(values, dtype=np.int64).reshape(-1))
     out = np.zeros((v.size, 32), dtype=np.uint8)
     out[:, :24] = np.where(v < 0, 255, 0)[:, None]
     out[:, 24:] = v.astype(">i8").view(np.uint8).reshape(-1, 8)
-    return out.tobytes()
+    return out
+
+
+def words(values: npt.ArrayLike) -> bytes:
+    return _word_array(values).tobytes()
+
+
+def _chunk_hashes(buf: bytes, width: int) -> list[bytes]:
+    view = memoryview(buf)  # slices of a memoryview do not copy
+    return [sha256(view[i:i + width]).digest() for i in range(0, len(buf), width)]
 
 
 def row_leaves(matrix: npt.NDArray[np.int64]) -> list[bytes]:
-    encoded = words(matrix)
-    width = matrix.shape[1] * 32
-    return [sha256(encoded[r * width:(r + 1) * width]).digest() for r in range(matrix.shape[0])]
+    return _chunk_hashes(words(matrix), matrix.shape[1] * 32)
 
 
 class PositionTree:
@@ -52,7 +59,7 @@ class PositionTree:
         self.count = len(leaves)
         self.layers = [layer]
         while len(layer) > 1:
-            layer = [sha256(layer[i] + layer[i + 1]).digest() for i in range(0, len(layer), 2)]
+            layer = _chunk_hashes(b"".join(layer), 64)
             self.layers.append(layer)
 
     @property
@@ -87,28 +94,43 @@ def as_matrix(t: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 @dataclass(frozen=True)
 class TensorCommitment:
+    """A tensor's commitment. Tensors whose columns no operator reads (biases, momentum, gradients) have no
+    column tree: their column root is zero, and the dispute game holds a non-zero one against the solver."""
     rows: int
     cols: int
     row_tree: PositionTree
-    col_tree: PositionTree
+    col_tree: PositionTree | None
 
     @classmethod
-    def of(cls, tensor: npt.NDArray[np.int64]) -> TensorCommitment:
+    def of(cls, tensor: npt.NDArray[np.int64], columns: bool = True) -> TensorCommitment:
         m = as_matrix(tensor)
-        return cls(m.shape[0], m.shape[1], PositionTree(row_leaves(m)),
-                   PositionTree(row_leaves(np.ascontiguousarray(m.T))))
+        rows, cols = m.shape
+        w = _word_array(m).reshape(rows, cols, 32)
+        col_tree = PositionTree(_chunk_hashes(w.transpose(1, 0, 2).tobytes(), rows * 32)) if columns else None
+        return cls(rows, cols, PositionTree(_chunk_hashes(w.tobytes(), cols * 32)), col_tree)
+
+    @property
+    def col_root(self) -> bytes:
+        return ZERO if self.col_tree is None else self.col_tree.root
+
+    def tree(self, columns: bool) -> PositionTree:
+        if not columns:
+            return self.row_tree
+        if self.col_tree is None:
+            raise ValueError("this tensor is committed by rows only")
+        return self.col_tree
 
     @property
     def digest(self) -> bytes:
-        return commitment_digest(self.rows, self.cols, self.row_tree.root, self.col_tree.root)
+        return commitment_digest(self.rows, self.cols, self.row_tree.root, self.col_root)
 
 
 def commitment_digest(rows: int, cols: int, row_root: bytes, col_root: bytes) -> bytes:
     return keccak(rows.to_bytes(32, "big") + cols.to_bytes(32, "big") + row_root + col_root)
 
 
-def tensor_digest(tensor: npt.NDArray[np.int64]) -> bytes:
-    return TensorCommitment.of(tensor).digest
+def tensor_digest(tensor: npt.NDArray[np.int64], columns: bool = True) -> bytes:
+    return TensorCommitment.of(tensor, columns).digest
 
 
 def state_digest(step: int, digests: Sequence[bytes]) -> bytes:

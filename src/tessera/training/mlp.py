@@ -132,12 +132,18 @@ def state_tensors(params: Params) -> list[Fixed]:
 
 def state_hash(step: int, params: Params) -> bytes:
     """The step leaf: keccak(step ++ the commitment of every state tensor: weights, biases, then momentum)."""
-    return state_digest(step, [tensor_digest(t) for t in state_tensors(params)])
+    return state_digest(step, state_digests(params))
+
+
+def state_digests(params: Params) -> list[bytes]:
+    """Each state tensor's commitment; only the weights have columns an operator reads (trace.has_columns)."""
+    n = len(params.weights)
+    return [tensor_digest(t, i < n) for i, t in enumerate(state_tensors(params))]
 
 
 def weights_hash(params: Params) -> bytes:
     """keccak over the commitments of the weights and biases (the same digests the final step leaf holds)."""
-    return weights_digest([tensor_digest(t) for t in (*params.weights, *params.biases)])
+    return weights_digest(state_digests(params)[:2 * len(params.weights)])
 
 
 def q16(value: float | str, what: str) -> int:
@@ -154,4 +160,4 @@ def q16(value: float | str, what: str) -> int:
 
 
 __all__ = ["Params", "batch_indices", "forward", "init_params", "params_after", "predict", "q16", "sgd_step",
-           "sgd_trace", "state_hash", "state_tensors", "weights_hash"]
+           "sgd_trace", "state_digests", "state_hash", "state_tensors", "weights_hash"]

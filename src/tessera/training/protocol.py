@@ -122,7 +122,7 @@ class TrainingMarketClient:
     def task(self, task_id: int) -> TaskView:
         t = self.market.call("getTask", task_id)
         (submitter, state, level, attesters, disputed, caught, fee, _ph, _dr, steps, _nl, _tt, solver, _cb,
-         deadline, _bond, _cmb, _aa, _sh, root, wh, fseed, aseed) = t
+         deadline, _bond, _cmb, _aa, _sh, root, wh, fseed, aseed, _revealed) = t
         return TaskView(task_id, str(submitter), STATES[int(state)], int(level), int(attesters), bool(disputed),
                         bool(caught), int(fee), int(steps), str(solver), bytes(root), bytes(wh), bytes(fseed),
                         bytes(aseed), int(deadline))
@@ -156,12 +156,11 @@ class Defender:
         self.tensor = self.trace.commitments[k]
         if self.tensor is None:
             raise TrainingError(f"tensor {k} is the empty slot of the trace")
-        return self.trace.digests, self.tensor.row_tree.root, self.tensor.col_tree.root
+        return self.trace.digests, self.tensor.row_tree.root, self.tensor.col_root
 
     def children(self, level: int, index: int) -> tuple[bytes, bytes]:
         assert self.tensor is not None
-        tree = self.tensor.col_tree if self.by_columns else self.tensor.row_tree
-        return tree.children(level, index)
+        return self.tensor.tree(self.by_columns).children(level, index)
 
     def leaf(self, k: int, index: int) -> list[int]:
         t = self.trace.tensors[k]
@@ -194,8 +193,7 @@ class Challenger:
     def pick(self, k: int, by_columns: bool, level: int, index: int, left: bytes) -> bool:
         c = self.honest.commitments[k]
         assert c is not None
-        tree = c.col_tree if by_columns else c.row_tree
-        return tree.children(level, index)[0] == left  # the left child agrees: the right one differs
+        return c.tree(by_columns).children(level, index)[0] == left  # the left child agrees: the right one differs
 
     def element(self, k: int, by_columns: bool, index: int, values: list[int]) -> int:
         t = self.honest.tensors[k]

@@ -17,7 +17,7 @@ from eth_utils import keccak
 
 from .commit import PositionTree
 from .fixedpoint import Fixed
-from .mlp import Params, batch_indices, init_params, sgd_step, sgd_trace, state_hash, state_tensors
+from .mlp import Params, batch_indices, init_params, sgd_step, sgd_trace, state_digests, state_hash, state_tensors
 from .trace import StepTrace, state_slot
 from .trainer import TrainConfig
 
@@ -125,9 +125,7 @@ class Commitment:
 
     @classmethod
     def of(cls, solution: Solution, leaves: list[bytes]) -> Commitment:
-        from .commit import tensor_digest
-        digests = [tensor_digest(t) for t in state_tensors(solution.final)]
-        return cls(PositionTree(leaves), digests, solution.config.steps)
+        return cls(PositionTree(leaves), state_digests(solution.final), solution.config.steps)
 
     @property
     def root(self) -> bytes:

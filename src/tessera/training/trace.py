@@ -37,6 +37,18 @@ def state_slot(layers: int, step: int, i: int) -> int:
     return 5 * layers + 2 + 7 * (layers - 1 - layer) + (5, 6, 3, 4)[group]
 
 
+def has_columns(layers: int, step: int, k: int) -> bool:
+    """Whether an operator reads columns of tensor k (TrainingReferee.hasColumns): the weights, the batch and
+    activations, and the gradients at each layer's output; everything else is committed by rows alone."""
+    if k < layers:
+        return True
+    if k < 4 * layers or step == 0:
+        return False
+    if k <= 5 * layers + 1:
+        return True
+    return (k - (5 * layers + 2)) % 7 in (2, 5)
+
+
 def grad_slot(layers: int, layer: int) -> int:
     return 5 * layers + 1 if layer == layers - 1 else 5 * layers + 2 + 7 * (layers - 2 - layer) + 2
 
@@ -49,7 +61,9 @@ class StepTrace:
 
     @classmethod
     def of(cls, step: int, tensors: list[Fixed | None]) -> StepTrace:
-        return cls(step, tensors, [None if t is None else TensorCommitment.of(t) for t in tensors])
+        layers = (len(tensors) // 4) if step == 0 else (len(tensors) - 2) // 12
+        return cls(step, tensors, [None if t is None else TensorCommitment.of(t, has_columns(layers, step, k))
+                                   for k, t in enumerate(tensors)])
 
     @property
     def digests(self) -> list[bytes]:
@@ -61,8 +75,8 @@ class StepTrace:
         assert c is not None and t is not None
         m = as_matrix(t)
         values = m[:, index] if column else m[index]
-        tree = c.col_tree if column else c.row_tree
-        return (c.rows, c.cols, c.row_tree.root, c.col_tree.root, column, index, [int(v) for v in values],
+        tree = c.tree(column)
+        return (c.rows, c.cols, c.row_tree.root, c.col_root, column, index, [int(v) for v in values],
                 tree.proof(index))
 
 
@@ -122,5 +136,5 @@ def referee_inputs(trace: StepTrace, layers: int, k: int, i: int, j: int, config
     return [trace.opening(t, col, idx) for t, col, idx in reads], sample_argument(data, commitment, sample)
 
 
-__all__ = ["StepTrace", "grad_slot", "referee_inputs", "sample_argument", "state_slot", "step_trace",
+__all__ = ["StepTrace", "grad_slot", "has_columns", "referee_inputs", "sample_argument", "state_slot", "step_trace",
            "trace_length"]
