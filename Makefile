@@ -61,6 +61,7 @@ bench: setup
 	$(PY) bench/subnet.py
 	$(PY) bench/coprocessor.py
 	$(PY) bench/cli_startup.py
+	$(PY) bench/training.py
 
 # zkML: every model x batch through the pipeline and direct ezkl (about half an hour on 2 cores)
 bench-zkml: setup

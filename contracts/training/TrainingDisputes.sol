@@ -244,7 +244,7 @@ contract TrainingDisputes is Owned {
     function revealLeaf(uint256 id, int256[] calldata values) external {
         Dispute storage d = _move(id, Stage.AwaitLeaf, true);
         if (values.length != (d.byColumns ? d.rows : d.cols)) revert BadMove(id, "wrong leaf length");
-        if (sha256(abi.encodePacked(values)) != d.node) revert BadMove(id, "values do not hash to the leaf");
+        if (referee.rowLeaf(values) != d.node) revert BadMove(id, "values do not hash to the leaf");
         d.stage = Stage.AwaitReferee;
         emit LeafRevealed(id, d.index, values);
     }
@@ -256,7 +256,7 @@ contract TrainingDisputes is Owned {
         Dispute storage d = _move(id, Stage.AwaitReferee, false);
         _params(d, p);
         _trace(d, digests);
-        if (sha256(abi.encodePacked(leaf)) != d.node) revert BadMove(id, "not the revealed leaf");
+        if (referee.rowLeaf(leaf) != d.node) revert BadMove(id, "not the revealed leaf");
         if (e >= leaf.length) revert BadMove(id, "element beyond the leaf");
         (uint256 i, uint256 j) = d.byColumns ? (e, uint256(d.index)) : (uint256(d.index), e);
         int256 computed = referee.recompute(p, d.step, digests, d.tensor, i, j, o, s);

@@ -41,7 +41,8 @@ struct Sample {
 /// the state (weights, biases, their momentum), the minibatch, each layer's output, the loss gradient, and per
 /// layer (last first) the weight and bias gradients, the gradient passed down, the new momentum and the new
 /// weights. Each tensor is committed as keccak256(abi.encode(rows, cols, rowRoot, colRoot)) where the roots are
-/// sha256 position trees over the rows and over the columns (a row leaf is sha256(abi.encodePacked(row))).
+/// sha256 position trees over the rows and over the columns (a row leaf is `rowLeaf(row)`: sha256 over the values
+/// as 8-byte big-endian int64s).
 /// The arithmetic is Q16 with the runtime's rounding rules: products summed exactly, then one arithmetic shift
 /// that rounds half up; divisions round half up (or floor, where the runtime floors).
 contract TrainingReferee {
@@ -236,9 +237,29 @@ contract TrainingReferee {
         for (uint256 r = 0; r < op.values.length; r++) {
             if (op.values[r] > MAX64 || op.values[r] < MIN64) revert WrongOpening(which, "value outside int64");
         }
-        if (!verifyLeaf(sha256(abi.encodePacked(op.values)), index, op.proof, column ? op.colRoot : op.rowRoot)) {
+        if (!verifyLeaf(rowLeaf(op.values), index, op.proof, column ? op.colRoot : op.rowRoot)) {
             revert WrongOpening(which, "bad proof");
         }
+    }
+
+    /// @notice A tensor row's (or column's) leaf: sha256 over its values packed as 8-byte big-endian int64s
+    /// (a quarter of the bytes of int256 words, which matters to the solver, who hashes every state). A value
+    /// outside int64 has no leaf.
+    function rowLeaf(int256[] calldata values) public pure returns (bytes32) {
+        uint256 n = values.length;
+        bytes memory packed = new bytes(8 * n + 24); // 24 spare bytes: each store writes a whole word
+        for (uint256 i = 0; i < n; i++) {
+            int256 v = values[i];
+            if (v > MAX64 || v < MIN64) revert WrongOpening(i, "value outside int64");
+            bytes8 b = bytes8(uint64(int64(v)));
+            assembly {
+                mstore(add(add(packed, 32), mul(i, 8)), b)
+            }
+        }
+        assembly {
+            mstore(packed, mul(n, 8))
+        }
+        return sha256(packed);
     }
 
     /// @notice A sha256 position-tree proof: the index's bits say on which side each sibling sits.

@@ -93,7 +93,7 @@ def test_stale_artifact_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_installed_entry_point_runs_the_demo_json(tmp_path: Path) -> None:
     env = {**os.environ, "TESSERA_HOME": str(tmp_path)}  # its zk cache too: compiled fresh, as on a new machine
     proc = subprocess.run([sys.executable, "-m", "tessera", "demo", "--json"], capture_output=True, text=True,
-                          timeout=600, env=env)
+                          timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     names = [s["name"] for s in report["stages"]]
@@ -109,6 +109,9 @@ def test_installed_entry_point_runs_the_demo_json(tmp_path: Path) -> None:
     f = subnet["figures"]
     assert f["epochs"] == 2 and 2 / 3 < f["signed_stake_fraction"] <= 1
     assert f["copier_dividend_share"] == 0 and f["good_miner_share"] > 0
+    training = next(s for s in report["stages"] if s["name"] == "training")
+    f = training["figures"]
+    assert f["honest_accepted"] and f["cheater_slashed"] and f["forced_error_caught"]
     zk = next(s for s in report["stages"] if s["name"] == "zkml")
     f = zk["figures"]
     assert f["batch_size"] == 32 and f["tampered_rejected"] is True and f["cache_hit"] is False

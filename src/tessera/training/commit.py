@@ -1,7 +1,8 @@
 """Commitments a contract can open one row or one column of: position Merkle trees over 32-byte words.
 
 A tensor (2-D; a vector is one row) is committed as keccak(abi.encode(rows, cols, rowRoot, colRoot)):
-- row leaf r = sha256(abi.encodePacked(int256[] row r)), column leaf c the same over column c;
+- row leaf r = sha256 over row r's values as 8-byte big-endian int64s (TrainingReferee.rowLeaf), column
+  leaf c the same over column c;
 - a root is a binary tree over its leaves in order, padded with zero leaves to a power of two, each node
   sha256(left ++ right). sha256 rather than keccak because the trainer hashes every state tensor after every
   step: hashlib's sha256 is about 5x cheaper per call here than keccak, and the EVM has it as a precompile. A proof is the sibling path, and the leaf's position picks left or right, so a proof
@@ -45,7 +46,13 @@ def _chunk_hashes(buf: bytes, width: int) -> list[bytes]:
 
 
 def row_leaves(matrix: npt.NDArray[np.int64]) -> list[bytes]:
+    """sha256(abi.encodePacked(int256[] row)) per row: 32-byte words (the dataset's sample leaves)."""
     return _chunk_hashes(words(matrix), matrix.shape[1] * 32)
+
+
+def tensor_row_leaves(matrix: npt.NDArray[np.int64]) -> list[bytes]:
+    """A tensor's row leaves (TrainingReferee.rowLeaf): sha256 over the row as 8-byte big-endian int64s."""
+    return _chunk_hashes(np.ascontiguousarray(matrix, dtype=">i8").tobytes(), matrix.shape[1] * 8)
 
 
 class PositionTree:
@@ -105,9 +112,9 @@ class TensorCommitment:
     def of(cls, tensor: npt.NDArray[np.int64], columns: bool = True) -> TensorCommitment:
         m = as_matrix(tensor)
         rows, cols = m.shape
-        w = _word_array(m).reshape(rows, cols, 32)
-        col_tree = PositionTree(_chunk_hashes(w.transpose(1, 0, 2).tobytes(), rows * 32)) if columns else None
-        return cls(rows, cols, PositionTree(_chunk_hashes(w.tobytes(), cols * 32)), col_tree)
+        packed = np.ascontiguousarray(m, dtype=">i8")
+        col_tree = PositionTree(_chunk_hashes(packed.T.tobytes(), rows * 8)) if columns else None
+        return cls(rows, cols, PositionTree(_chunk_hashes(packed.tobytes(), cols * 8)), col_tree)
 
     @property
     def col_root(self) -> bytes:

@@ -28,6 +28,7 @@ STATES = ("none", "open", "claimed", "committed", "settled", "slashed", "cancell
 STAGES = ("none", "await-trace", "await-select", "await-open", "await-side", "await-children", "await-pick",
           "await-leaf", "await-referee", "done")
 SOLVER_STAGES = {"await-trace", "await-open", "await-children", "await-leaf"}
+ZERO32 = b"\0" * 32
 
 
 def task_params(config: TrainConfig, dataset: DatasetCommitment) -> tuple[Any, ...]:
@@ -57,6 +58,31 @@ class TaskView:
     forced_seed: bytes
     audit_seed: bytes
     deadline: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state, "submitter": self.submitter, "fee": str(self.fee),
+                "audit_level": self.audit_level, "steps": self.steps,
+                "solver": None if int(self.solver, 16) == 0 else self.solver,
+                "root": None if self.root == ZERO32 else "0x" + self.root.hex(),
+                "weights_hash": None if self.weights_hash == ZERO32 else "0x" + self.weights_hash.hex(),
+                "audit_drawn": self.audit_seed != ZERO32, "attesters": self.attesters, "disputed": self.disputed,
+                "forced_caught": self.forced_caught, "deadline": self.deadline}
+
+    def text(self, fee_text: str, when: str) -> str:
+        lines = [f"training task {self.id}: {self.state}, fee {fee_text}, {self.steps} steps, "
+                 f"audit level {self.audit_level}"]
+        if int(self.solver, 16):
+            lines.append(f"  solver {self.solver}")
+        if self.state == "claimed":
+            lines.append(f"  must commit by {when}")
+        if self.root != ZERO32:
+            lines.append(f"  committed root 0x{self.root.hex()}, weights 0x{self.weights_hash.hex()}")
+            lines.append(f"  audit {'drawn' if self.audit_seed != ZERO32 else 'not drawn yet'}, "
+                         f"{self.attesters} attester(s)" + (", a dispute is open" if self.disputed else "")
+                         + (", a forced error was caught" if self.forced_caught else ""))
+        if self.state == "committed":
+            lines.append(f"  challenge window ends {when}")
+        return "\n".join(lines)
 
 
 class TrainingMarketClient:
