@@ -318,7 +318,7 @@ contract TrainingMarket is Owned {
     function auditStep(uint256 id, uint256 i) public view returns (uint256) {
         Task storage t = _task(id);
         if (t.auditSeed == bytes32(0)) revert SeedNotDrawn(id);
-        return 1 + uint256(keccak256(abi.encode(t.auditSeed, i))) % t.steps;
+        return _auditStep(t, i);
     }
 
     /// @notice Whether step `step` is one of a forced task's deliberately wrong leaves (never the last step,
@@ -359,7 +359,7 @@ contract TrainingMarket is Owned {
         if (block.timestamp > t.deadline) revert TooLate(id, t.deadline);
         if (attested[id][msg.sender]) revert AlreadyAttested(id, msg.sender);
         if (t.attesters >= MAX_ATTESTERS) revert NotEligible(msg.sender, "the task has its attesters");
-        _eligible(msg.sender, id, t);
+        _eligible(msg.sender, t);
         attested[id][msg.sender] = true;
         attesterAt[id][t.attesters] = msg.sender;
         t.attesters += 1;
@@ -391,7 +391,7 @@ contract TrainingMarket is Owned {
             revert BadCommitment(id, "no matching challenge commitment");
         }
         if (block.number <= at) revert TooEarly(id, at + 1);
-        _eligible(msg.sender, id, t);
+        _eligible(msg.sender, t);
         Verifier storage v = verifiers[msg.sender];
         if (v.stake - v.locked < challengeBond) revert NotEligible(msg.sender, "free stake below the challenge bond");
         delete challengeCommits[id][msg.sender];
@@ -529,12 +529,11 @@ contract TrainingMarket is Owned {
         if (t.state != s) revert WrongState(id, t.state);
     }
 
-    function _eligible(address who, uint256 id, Task storage t) private view {
+    function _eligible(address who, Task storage t) private view {
         Verifier storage v = verifiers[who];
         if (v.barred) revert NotEligible(who, "barred for signing off on a wrong step");
         if (v.stake < verifierMinStake) revert NotEligible(who, "stake below the minimum");
         if (who == t.solver || who == t.submitter) revert NotEligible(who, "the task's own solver or submitter");
-        id;
     }
 
     function _release(address challenger) private {
@@ -543,18 +542,21 @@ contract TrainingMarket is Owned {
         v.obligations -= 1;
     }
 
+    function _auditStep(Task storage t, uint256 i) private view returns (uint256) {
+        return 1 + uint256(keccak256(abi.encode(t.auditSeed, i))) % t.steps;
+    }
+
     function _inAudit(Task storage t, uint256 step) private view returns (bool) {
         if (t.auditSeed == bytes32(0)) return false;
         for (uint256 i = 0; i < t.auditLevel; i++) {
-            if (1 + uint256(keccak256(abi.encode(t.auditSeed, i))) % t.steps == step) return true;
+            if (_auditStep(t, i) == step) return true;
         }
         return false;
     }
 
     function _forcedInAudit(Task storage t, bytes32 secret) private view returns (bool) {
         for (uint256 i = 0; i < t.auditLevel; i++) {
-            uint256 s = 1 + uint256(keccak256(abi.encode(t.auditSeed, i))) % t.steps;
-            if (isForcedStep(secret, t.forcedSeed, t.steps, s)) return true;
+            if (isForcedStep(secret, t.forcedSeed, t.steps, _auditStep(t, i))) return true;
         }
         return false;
     }

@@ -61,7 +61,7 @@ from tessera.accounts.dev import dev_account  # noqa: E402
 from tessera.protocol.deploy import Deployment  # noqa: E402
 from tessera.protocol.faucet import fund_tsr  # noqa: E402
 from tessera.training.protocol import Challenger, Defender, TrainingMarketClient, task_params  # noqa: E402
-from tessera.training.solution import Commitment, Solution, forced_leaf, is_forced, is_forced_step  # noqa: E402
+from tessera.training.solution import Commitment, Solution, is_forced, is_forced_step  # noqa: E402
 
 USD = 10**6
 TSR = 10**18
@@ -130,10 +130,6 @@ class TrainingEnv:
 
     def stake_of(self, who: object) -> int:
         return int(self.deployment.training.call("verifiers", who.address)[0])  # type: ignore[attr-defined]
-
-
-def forced_leaf_of(leaf: bytes) -> bytes:
-    return forced_leaf(leaf)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from ..protocol.deploy import Deployment
 from .commit import PositionTree, TensorCommitment, as_matrix
 from .solution import Commitment
 from .task import Dataset, DatasetCommitment
-from .trace import StepTrace, referee_inputs, state_slot
+from .trace import StepTrace, referee_inputs
 from .trainer import TrainConfig
 
 STATES = ("none", "open", "claimed", "committed", "settled", "slashed", "cancelled")
@@ -35,10 +35,6 @@ def task_params(config: TrainConfig, dataset: DatasetCommitment) -> tuple[Any, .
     """The contract's TrainParams for a task."""
     return (list(config.layers), config.batch_size, config.steps, config.seed, config.lr, config.momentum,
             dataset.root)
-
-
-def new_secret() -> bytes:
-    return os.urandom(32)
 
 
 @dataclass(frozen=True)
@@ -306,5 +302,5 @@ def play_dispute(client: TrainingMarketClient, dispute_id: int, params: tuple[An
     return DisputeOutcome(dispute_id, bool(d[9]), timed_out, int(d[7]), int(d[12]), referee_gas, gas)
 
 
-__all__ = ["Challenger", "Defender", "DisputeOutcome", "TaskView", "TrainingMarketClient", "new_secret",
+__all__ = ["Challenger", "Defender", "DisputeOutcome", "TaskView", "TrainingMarketClient",
            "play_dispute", "task_params"]
