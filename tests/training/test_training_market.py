@@ -276,3 +276,25 @@ def test_a_revealed_forced_error_cannot_be_challenged_again(training_env: Traini
     for step in forced[:3]:
         with pytest.raises(ContractRevert, match="already revealed"):
             c.challenge(env.verifiers[1], task_id, step)
+
+
+def test_a_front_run_permit_does_not_block_a_post(training_env: TrainingEnv) -> None:
+    """postWithPermit tries the permit and does not require it: a bot that submits the submitter's permit to the
+    token first only spends the permit; the post goes through on the allowance it granted."""
+    from tessera.accounts.typed_data import contract_domain, permit_data, sign_typed_data
+
+    env = training_env
+    usd, m = env.deployment.stablecoin, env.deployment.training
+    domain = contract_domain(usd.call("name"), usd.call("version"), env.chain.chain_id, usd.address)
+    deadline = env.chain.get_block().timestamp + 3600
+    nonce = usd.call("nonces", env.submitter.address)
+    v, r, s = sign_typed_data(env.submitter, permit_data(domain, env.submitter.address, m.address, FEE, nonce,
+                                                         deadline)).vrs
+    usd.transact(dev_account(9), "permit", env.submitter.address, m.address, FEE, deadline, v, r, s)
+    before = int(usd.call("balanceOf", env.submitter.address))
+    receipt = m.transact(env.submitter, "postWithPermit", env.task.params(), b"\x11" * 32, FEE, 3600, 8,
+                         deadline, v, r, s)
+    assert m.events(receipt, "Posted")
+    assert before - int(usd.call("balanceOf", env.submitter.address)) == FEE
+    with pytest.raises(ContractRevert, match="Allowance|allowance"):  # a spent permit grants nothing more
+        m.transact(env.submitter, "postWithPermit", env.task.params(), b"\x11" * 32, FEE, 3600, 8, deadline, v, r, s)
