@@ -99,6 +99,31 @@ def test_attack_stake_before_the_boundary_cannot_be_repaid_in_time(world: World)
         w.c.withdraw_unstaked(a, 0, a.address)
 
 
+def test_stake_landing_in_the_boundary_block_is_that_epochs_snapshot(world: World) -> None:
+    """The boundary's weight is the stake at the end of the boundary block, so stake that lands in that very
+    block counts (as ERC20Votes counts a past block). It is not a flash loan: the finalize is a later block,
+    and the stake can then only enter unbonding. A staker who holds over 2/3 at a boundary decides that epoch;
+    the trust assumption is > 1/3 honest stake at the boundary (docs/security.md). This is the sequence that
+    the conservation machine's flash-stake rule once mistook for an attack."""
+    w, r, a = world, world.c.registry, world.attacker
+    w.c.register(a, 0)
+    w.d.token.transact(a, "approve", r.address, 500 * TSR)
+    boundary = w.c.reveal_opens(0, w.chain.block_number() + 2) - 1
+    w.chain.mine(max(0, boundary - 1 - w.chain.block_number()))
+    r.transact(a, "stake", 0, a.address, 500 * TSR)  # mined in the boundary block itself
+    assert w.chain.block_number() == boundary
+    assert r.call("epochBoundaryFor", 0, boundary + 1) == boundary
+    assert r.call("stakeAt", 0, a.address, boundary) == 500 * TSR
+    result, pool = _root_result(w, w.netuid)
+    w.c.finalize(a, result, [result.sign(a, w.chain.chain_id, r.address)])  # 500 of 600 at the boundary
+    assert int(r.call("rootPool")) == 0
+    before = w.d.token.call("balanceOf", a.address)
+    w.c.unstake(a, 0, a.address, r.call("sharesOf", 0, a.address, a.address))
+    assert w.d.token.call("balanceOf", a.address) == before  # held, unbonding, slashable
+    with pytest.raises(ContractRevert, match="StillUnbonding"):
+        w.c.withdraw_unstaked(a, 0, a.address)
+
+
 def test_attack_equivocating_validator_cannot_unstake_ahead_of_the_slash(world: World) -> None:
     w, r = world, world.c.registry
     v = w.honest[0]
