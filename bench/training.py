@@ -28,7 +28,8 @@ from tessera.chain import EmbeddedChain
 from tessera.protocol.deploy import Deployment, deploy_protocol
 from tessera.protocol.faucet import fund_stablecoin, fund_tsr
 from tessera.training.audit import audit
-from tessera.training.protocol import Challenger, Defender, TrainingMarketClient, play_dispute, task_params
+from tessera.training.dispute import Challenger, Defender, play_dispute
+from tessera.training.protocol import TrainingMarketClient, task_params
 from tessera.training.reference import float32_reference
 from tessera.training.solution import Commitment, Solution
 from tessera.training.task import TaskSpec, load_dataset

@@ -19,7 +19,8 @@ from tessera.chain import EmbeddedChain
 from tessera.errors import ContractRevert
 from tessera.protocol.deploy import Deployment, deploy_protocol
 from tessera.protocol.faucet import fund_tsr
-from tessera.training.protocol import Challenger, Defender, TrainingMarketClient, play_dispute
+from tessera.training.dispute import Challenger, Defender, play_dispute
+from tessera.training.protocol import TrainingMarketClient
 from tessera.training.solution import Commitment, Solution, is_forced, is_forced_step
 from tessera.training.trace import StepTrace
 

@@ -10,7 +10,7 @@ import pytest
 
 from tessera.accounts.dev import dev_account
 from tessera.errors import ContractRevert
-from tessera.training.protocol import Challenger, play_dispute
+from tessera.training.dispute import Challenger, play_dispute
 from tessera.training.trace import StepTrace
 
 from training_harness import (  # noqa: F401 (fixtures)

@@ -60,7 +60,8 @@ import pytest  # noqa: E402
 from tessera.accounts.dev import dev_account  # noqa: E402
 from tessera.protocol.deploy import Deployment  # noqa: E402
 from tessera.protocol.faucet import fund_tsr  # noqa: E402
-from tessera.training.protocol import Challenger, Defender, TrainingMarketClient, task_params  # noqa: E402
+from tessera.training.dispute import Challenger, Defender  # noqa: E402
+from tessera.training.protocol import TrainingMarketClient, task_params  # noqa: E402
 from tessera.training.solution import Commitment, Solution, is_forced, is_forced_step  # noqa: E402
 
 USD = 10**6

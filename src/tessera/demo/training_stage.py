@@ -33,7 +33,8 @@ TASK = {"model": {"layers": [64, 32, 10], "activation": "relu"},
 
 def training_stage(ctx: DemoContext, out: StageResult) -> None:
     from ..training.audit import audit
-    from ..training.protocol import Challenger, Defender, TrainingMarketClient, play_dispute, task_params
+    from ..training.dispute import Challenger, Defender, play_dispute
+    from ..training.protocol import TrainingMarketClient, task_params
     from ..training.reference import float32_reference
     from ..training.solution import Commitment, Solution, is_forced, is_forced_step
     from ..training.task import TaskSpec, load_dataset
