@@ -11,8 +11,8 @@ from .errors import StaleStateError
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str, schema: str) -> None:
-        self.conn = sqlite3.connect(str(path), isolation_level=None)
+    def __init__(self, path: Path | str, schema: str, *, check_same_thread: bool = True) -> None:
+        self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=check_same_thread)
         self.conn.row_factory = sqlite3.Row
         self.conn.executescript(schema)
 

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
 from ..chain.base import Receipt
@@ -18,6 +19,14 @@ from .trainer import TrainConfig
 
 STATES = ("none", "open", "claimed", "committed", "settled", "slashed", "cancelled")
 ZERO32 = b"\0" * 32
+
+
+TRAIN_PARAMS = "(uint32[],uint32,uint32,uint256,int256,int256,bytes32)"
+
+
+def params_hash(params: tuple[Any, ...]) -> bytes:
+    """TrainingMarket's paramsHash: keccak256(abi.encode(TrainParams))."""
+    return keccak(abi_encode([TRAIN_PARAMS], [params]))
 
 
 def task_params(config: TrainConfig, dataset: DatasetCommitment) -> tuple[Any, ...]:
@@ -43,6 +52,8 @@ class TaskView:
     forced_seed: bytes
     audit_seed: bytes
     deadline: int
+    params_hash: bytes = ZERO32
+    claim_block: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "state": self.state, "submitter": self.submitter, "fee": str(self.fee),
@@ -132,11 +143,11 @@ class TrainingMarketClient:
 
     def task(self, task_id: int) -> TaskView:
         t = self.market.call("getTask", task_id)
-        (submitter, state, level, attesters, disputed, caught, fee, _ph, _dr, steps, _nl, _tt, solver, _cb,
+        (submitter, state, level, attesters, disputed, caught, fee, ph, _dr, steps, _nl, _tt, solver, cb,
          deadline, _bond, _cmb, _aa, _sh, root, wh, fseed, aseed, _revealed) = t
         return TaskView(task_id, str(submitter), STATES[int(state)], int(level), int(attesters), bool(disputed),
                         bool(caught), int(fee), int(steps), str(solver), bytes(root), bytes(wh), bytes(fseed),
-                        bytes(aseed), int(deadline))
+                        bytes(aseed), int(deadline), bytes(ph), int(cb))
 
 
 
@@ -148,4 +159,4 @@ def _word_address(a: str) -> bytes:
     return bytes.fromhex(a[2:]).rjust(32, b"\0")
 
 
-__all__ = ["TaskView", "TrainingMarketClient", "task_params"]
+__all__ = ["TaskView", "TrainingMarketClient", "params_hash", "task_params"]

@@ -75,12 +75,21 @@ class TaskSpec(Strict):
 
 def load_task(path: Path) -> TaskSpec:
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the task ({e.strerror}) - see {DOCS}") from None
+    return parse_task(text, str(path))
+
+
+def parse_task(text: bytes, where: str) -> TaskSpec:
+    """A task spec from its YAML bytes (what its spec hash, keccak(bytes), is taken over)."""
+    try:
+        raw = yaml.safe_load(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: a task spec is UTF-8 YAML text - see {DOCS}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]}) - see {DOCS}") from None
-    return parse(TaskSpec, raw, str(path), DOCS)
+        raise ConfigError(f"{where}: not valid YAML ({str(e).splitlines()[0]}) - see {DOCS}") from None
+    return parse(TaskSpec, raw, where, DOCS)
 
 
 @dataclass(frozen=True)
