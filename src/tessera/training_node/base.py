@@ -24,6 +24,7 @@ from ..errors import ChainError, ContractRevert, TesseraError
 from ..protocol.deploy import Deployment
 from ..training.job import TrainingJob
 from ..training.protocol import TrainingMarketClient
+from ..units import units_text
 from .journal import Journal
 
 
@@ -138,6 +139,16 @@ class TrainingNode:
         if record is None or record.status == "pending":
             return None
         return bool(record.ok) if record.status == "mined" else False
+
+    def stable_text(self, base: int) -> str:
+        if not hasattr(self, "_stable"):
+            sc = self.deployment.stablecoin
+            self._stable = (int(sc.call("decimals")), str(sc.call("symbol")))
+        return f"{units_text(base, self._stable[0])} {self._stable[1]}"
+
+    @staticmethod
+    def tsr_text(wei: int) -> str:
+        return f"{units_text(wei, 18)} TSR"
 
     def chain_time(self) -> int:
         return int(self.chain.get_block("latest").timestamp)

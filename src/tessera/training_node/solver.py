@@ -127,7 +127,8 @@ class SolverNode(TrainingNode):
         if isinstance(job, str):
             refusal = job
         elif row["fee"] < self.settings.min_fee:
-            refusal = f"fee {row['fee']} is below this node's minimum {self.settings.min_fee}"
+            refusal = (f"fee {self.stable_text(row['fee'])} is below this node's minimum "
+                       f"{self.stable_text(self.settings.min_fee)}")
         elif job.config.steps > self.settings.max_steps:
             refusal = f"{job.config.steps} steps is above this node's limit {self.settings.max_steps}"
         else:
@@ -217,6 +218,13 @@ class SolverNode(TrainingNode):
 
     def _committed(self, row: sqlite3.Row, report: NodeReport) -> None:
         tid = row["task_id"]
+        settled = self.mined_ok(self.tx.poll_one(f"settle:{tid}"))
+        if settled:
+            self.journal.set(tid, status="settling")
+            report.act("settled", f"task {tid} settled after its window: the fee is credited")
+            return
+        if settled is None and self.tx.get(f"settle:{tid}") is not None:
+            return  # the settlement is pending
         view = self.client.task(tid)
         if view.state == "slashed":
             self.journal.set(tid, status="slashed", outcome="lost a dispute: the bond was slashed")
@@ -232,12 +240,10 @@ class SolverNode(TrainingNode):
         if view.audit_seed == b"\0" * 32:
             self.send(f"draw:{tid}", self.client.market, "drawAudit", tid, report=report, not_yet=("TooEarly",))
             return
-        if self.chain_time() > view.deadline:
-            record = self.send(f"settle:{tid}", self.client.market, "settle", tid, bytes(row["secret"]),
-                               report=report)
-            if self.mined_ok(record):
-                self.journal.set(tid, status="settling")
-                report.act("settled", f"task {tid} settled after its window: the fee is credited")
+        if self.chain_time() > view.deadline and settled is None:
+            if self.send(f"settle:{tid}", self.client.market, "settle", tid, bytes(row["secret"]), report=report,
+                         not_yet=("TooEarly",)) is not None:
+                self._committed(row, report)  # mined at once on an automining chain
 
     def _defend(self, row: sqlite3.Row, report: NodeReport) -> None:
         tid, did, step = row["task_id"], int(row["dispute_id"]), int(row["challenge_step"])
@@ -246,9 +252,10 @@ class SolverNode(TrainingNode):
             return
         forced = json.loads(row["forced"] or "[]")
         if step in forced:
-            record = self.send(f"forced:{tid}:{did}", self.client.market, "revealForced", tid, bytes(row["secret"]),
-                               report=report)
-            if self.mined_ok(record):
+            key = f"forced:{tid}:{did}"
+            new = self.tx.get(key) is None
+            if self.send(key, self.client.market, "revealForced", tid, bytes(row["secret"]),
+                         report=report) is not None and new:
                 report.act("forced", f"task {tid}: step {step} was a forced error; secret revealed, the challenger "
                                      "wins the jackpot")
             return
@@ -263,21 +270,28 @@ class SolverNode(TrainingNode):
         move = next_move(self.client, d, job.params, defender=defender)
         if move is None:
             return
-        record = self.send(f"move:{did}:{d.rounds}:{move[0]}", self.client.disputes, move[0], *move[1],
-                           report=report)
-        if self.mined_ok(record):
+        key = f"move:{did}:{d.rounds}:{move[0]}"
+        new = self.tx.get(key) is None
+        if self.send(key, self.client.disputes, move[0], *move[1], report=report) is not None and new:
             report.act("move", f"task {tid}: dispute {did} over step {step}: {move[0]}")
 
     def _settling(self, row: sqlite3.Row, report: NodeReport) -> None:
         tid = row["task_id"]
         m = self.client.market
-        owed = int(m.call("owedStable", self.address)), int(m.call("owedTsr", self.address))
-        if owed == (0, 0):
+        key = f"withdraw:{tid}"
+        if self.tx.get(key) is None:
+            owed = int(m.call("owedStable", self.address)), int(m.call("owedTsr", self.address))
+            if owed == (0, 0):
+                self.journal.set(tid, status="done", outcome="paid (withdrawn with another task)")
+                return
+            if self.send(key, m, "withdraw", report=report) is None:
+                return
+            report.act("withdrawn", f"task {tid}: withdrew {self.stable_text(owed[0])} and {self.tsr_text(owed[1])}")
+        ok = self.mined_ok(self.tx.poll_one(key))
+        if ok:
             self.journal.set(tid, status="done", outcome="paid")
-            return
-        if self.mined_ok(self.send(f"withdraw:{tid}", m, "withdraw", report=report)):
-            self.journal.set(tid, status="done", outcome="paid")
-            report.act("withdrawn", f"task {tid}: withdrew {owed[0]} stablecoin units and {owed[1]} TSR wei")
+        elif ok is False:
+            self.journal.set(tid, status="failed", detail="the withdrawal reverted")
 
 
 def _save(sol: Solution, out: Path) -> None:

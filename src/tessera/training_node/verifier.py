@@ -228,9 +228,9 @@ class VerifierNode(TrainingNode):
         move = next_move(self.client, d, job.params, challenger=challenger)
         if move is None:
             return None
-        record = self.send(f"move:{did}:{d.rounds}:{move[0]}", self.client.disputes, move[0], *move[1],
-                           report=report)
-        if self.mined_ok(record):
+        key = f"move:{did}:{d.rounds}:{move[0]}"
+        new = self.tx.get(key) is None
+        if self.send(key, self.client.disputes, move[0], *move[1], report=report) is not None and new:
             report.act("move", f"task {tid}: dispute {did} over step {step}: {move[0]}")
         return None
 
@@ -247,8 +247,8 @@ class VerifierNode(TrainingNode):
         if self.journal.one("SELECT 1 FROM txs WHERE key LIKE 'withdraw:%' AND status = 'pending'"):
             return
         n = len(self.journal.q("SELECT key FROM txs WHERE key LIKE 'withdraw:%'"))
-        if self.mined_ok(self.send(f"withdraw:{n}", m, "withdraw", report=report)):
-            report.act("withdrawn", f"withdrew {owed[0]} stablecoin units and {owed[1]} TSR wei")
+        if self.send(f"withdraw:{n}", m, "withdraw", report=report) is not None:
+            report.act("withdrawn", f"withdrew {self.stable_text(owed[0])} and {self.tsr_text(owed[1])}")
 
 
 __all__ = ["VerifierNode", "VerifierSettings"]
