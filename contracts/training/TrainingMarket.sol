@@ -108,6 +108,7 @@ contract TrainingMarket is Owned {
     event Posted(uint256 indexed id, address indexed submitter, bytes32 paramsHash, bytes32 specHash,
                  bytes32 datasetRoot, uint256 fee, uint256 auditLevel, uint256 trainTime);
     event Cancelled(uint256 indexed id);
+    event Unverified(uint256 indexed id, address indexed solver, uint256 feeRefunded, uint256 bondReturned);
     event Claimed(uint256 indexed id, address indexed solver, bytes32 secretHash, uint256 bond, uint256 deadline);
     event Committed(uint256 indexed id, bytes32 root, bytes32 weightsHash, uint256 windowEnd);
     event AuditDrawn(uint256 indexed id, bytes32 seed);
@@ -139,6 +140,7 @@ contract TrainingMarket is Owned {
     error DisputeOpen(uint256 id);
     error AlreadyAttested(uint256 id, address verifier);
     error SeedNotDrawn(uint256 id);
+    error NotVerified(uint256 id);
 
     constructor(address owner_, IERC20 stablecoin_, IERC20 tsr_) Owned(owner_) {
         stablecoin = stablecoin_;
@@ -459,6 +461,9 @@ contract TrainingMarket is Owned {
         if (t.disputed) revert DisputeOpen(id);
         if (block.timestamp <= t.deadline) revert TooEarly(id, t.deadline + 1);
         if (t.auditSeed == bytes32(0)) revert SeedNotDrawn(id);
+        // unverified work is not paid: a solver that serves no verifier its states (or that no verifier
+        // audited) gets no fee; after settleTimeout `forfeit` returns the fee and the bond
+        if (t.attesters == 0 && !t.forcedCaught) revert NotVerified(id);
         if (keccak256(abi.encode(secret)) != t.secretHash) revert BadCommitment(id, "not the committed secret");
         bool forced = isForced(secret, t.forcedSeed, t.steps);
         if (forced && !t.forcedCaught && _forcedInAudit(t, secret)) _slashAttesters(id, t);
@@ -481,13 +486,22 @@ contract TrainingMarket is Owned {
         emit Settled(id, t.solver, paid, forced, auditPaid);
     }
 
-    /// @notice A solver that never settles (never reveals its secret) forfeits its bond: the fee goes back.
+    /// @notice A solver that never settles (never reveals its secret) forfeits its bond: the fee goes back. A
+    /// task nobody verified (no attestation, no forced error caught) is cancelled instead: nobody could tell
+    /// honest work from a solver withholding its states, so the fee goes back and the bond is returned.
     function forfeit(uint256 id) external {
         Task storage t = _task(id);
         _expect(id, t, State.Committed);
         if (t.disputed) revert DisputeOpen(id);
         uint256 at = uint256(t.deadline) + settleTimeout;
         if (block.timestamp <= at) revert TooEarly(id, at + 1);
+        if (t.attesters == 0 && !t.forcedCaught) {
+            t.state = State.Cancelled;
+            owedStable[t.submitter] += t.fee;
+            owedTsr[t.solver] += t.bond;
+            emit Unverified(id, t.solver, t.fee, t.bond);
+            return;
+        }
         _releaseAttesters(id, t);
         _slashSolver(id, t, address(0));
     }

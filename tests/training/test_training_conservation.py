@@ -188,7 +188,7 @@ class TrainingConservation(RuleBasedStateMachine):
             else:
                 self.m.transact(ATTACKER, action, task)
         except ContractRevert as e:
-            assert e.error_name in {"WrongState", "TooEarly", "DisputeOpen", "SeedNotDrawn", "BadCommitment"}
+            assert e.error_name in {"WrongState", "TooEarly", "DisputeOpen", "SeedNotDrawn", "BadCommitment", "NotVerified"}
 
     @rule(who=st.sampled_from(PEOPLE))
     def withdraw(self, who: Any) -> None:

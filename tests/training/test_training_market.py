@@ -14,7 +14,7 @@ from tessera.training.dispute import Challenger, play_dispute
 from tessera.training.trace import StepTrace
 
 from training_harness import (  # noqa: F401 (fixtures)
-    ALWAYS_FORCED, CHALLENGE_BOND, FEE, SOLVER_BOND, TrainingEnv, small, training_env,
+    ALWAYS_FORCED, CHALLENGE_BOND, FEE, SETTLE_TIMEOUT, SOLVER_BOND, TrainingEnv, small, training_env,
 )
 
 
@@ -91,10 +91,36 @@ def test_a_verifier_that_challenges_an_honest_step_loses_its_bond(training_env: 
     assert env.stake_of(liar) == stake - CHALLENGE_BOND
     assert env.owed(env.solver)[1] == CHALLENGE_BOND
     assert c.task(task_id).state == "committed"  # the task goes on; the solver is paid after the window
+    c.attest(env.verifiers[0], task_id)  # an honest verifier's audit signs off
     env.chain.increase_time(2 * 3600 + 10)
     env.chain.mine(1)
     c.settle(env.solver, task_id, secret)
     assert c.task(task_id).state == "settled"
+
+
+def test_attack_a_solver_that_withholds_its_states_is_never_paid(training_env: TrainingEnv) -> None:
+    """A cheater that serves no verifier its leaves or states cannot be audited, so nobody attests. It cannot
+    settle (NotVerified); after settleTimeout the task is cancelled: the submitter gets the whole fee back and
+    the solver only its bond (its time was wasted, and the submitter's only delayed)."""
+    env, c, m = training_env, training_env.client, training_env.deployment.training
+    task_id = env.post()
+    secret = b"\x0a" * 32
+    env.solve(task_id, secret, skip=(3, 4, 5))
+    env.draw(task_id)
+    env.past_window()
+    with pytest.raises(ContractRevert, match="NotVerified"):
+        c.settle(env.solver, task_id, secret)
+    with pytest.raises(ContractRevert, match="TooEarly"):
+        m.transact(env.submitter, "forfeit", task_id)
+    env.chain.increase_time(SETTLE_TIMEOUT + 10)
+    env.chain.mine(1)
+    fee_before, bond_before = env.owed(env.submitter)[0], env.owed(env.solver)[1]
+    r = m.transact(env.submitter, "forfeit", task_id)
+    assert m.events(r, "Unverified")[0].args["feeRefunded"] == FEE
+    assert c.task(task_id).state == "cancelled"
+    assert env.owed(env.submitter)[0] - fee_before == FEE and env.owed(env.solver) == (0, bond_before + SOLVER_BOND)
+    with pytest.raises(ContractRevert, match="WrongState"):
+        c.settle(env.solver, task_id, secret)
 
 
 @pytest.mark.parametrize("silent, solver_loses", [("await-trace", True), ("await-leaf", True),

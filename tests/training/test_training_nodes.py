@@ -23,7 +23,7 @@ from tessera.training_node.api import create_app
 from tessera.training_node.journal import Journal
 
 from training_harness import (  # noqa: F401 (fixtures)
-    ALWAYS_FORCED, FEE, SMALL_TASK, SOLVER_BOND, TrainingEnv, small, training_env,
+    ALWAYS_FORCED, FEE, SETTLE_TIMEOUT, SMALL_TASK, SOLVER_BOND, TrainingEnv, small, training_env,
 )
 
 SPEC = yaml.safe_dump(SMALL_TASK).encode()
@@ -159,3 +159,29 @@ def test_specs_are_refused_with_a_reason_and_unknown_ones_wait(training_env: Tra
     solver.step()
     row = solver.journal.task(mismatched)
     assert row["status"] == "skipped" and "not those of its spec" in row["detail"]  # type: ignore[index]
+
+
+def test_a_solver_that_serves_no_verifier_is_not_paid_and_gets_its_bond_back(training_env: TrainingEnv,
+                                                                            tmp_path: Path) -> None:
+    env = training_env
+    solver, _, api = _nodes(env, tmp_path)
+    api.put("/specs", content=SPEC)
+    blind = VerifierNode(env.chain, env.deployment, env.verifiers[0], tmp_path / "blind",  # type: ignore[arg-type]
+                         SolverSource([]))  # it knows no solver: nothing is served to it
+    blind.add_spec(SPEC, tmp_path)
+    task_id = _post(env)
+    seen: list[str] = []
+
+    def unverified() -> bool:
+        return "no verifier attested" in ((solver.journal.task(task_id) or {}).get("detail") or "")
+
+    seen += [e for e, _ in _drive(env, lambda: (solver, blind), unverified, passes=20)]
+    row = blind.journal.task(task_id)
+    assert row["status"] == "closed" and row["audit"] is None  # type: ignore[index]  # nothing to audit, no attestation
+    env.chain.increase_time(SETTLE_TIMEOUT)
+    seen += [e for e, _ in _drive(env, lambda: (solver, blind),
+                                  lambda: (solver.journal.task(task_id) or {}).get("status") == "done", passes=5)]
+    assert "unverified" in seen and "cancelled" in seen and "withdrawn" in seen and "settled" not in seen
+    assert env.client.task(task_id).state == "cancelled"
+    assert env.owed(env.submitter)[0] == FEE  # the whole fee, waiting for the submitter to withdraw
+    assert solver.journal.task(task_id)["outcome"] == "unverified: the bond returned, no fee"  # type: ignore[index]

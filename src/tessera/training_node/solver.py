@@ -240,10 +240,28 @@ class SolverNode(TrainingNode):
         if view.audit_seed == b"\0" * 32:
             self.send(f"draw:{tid}", self.client.market, "drawAudit", tid, report=report, not_yet=("TooEarly",))
             return
+        if self.chain_time() > view.deadline and not view.attesters and not view.forced_caught:
+            self._unverified(row, view, report)
+            return
         if self.chain_time() > view.deadline and settled is None:
             if self.send(f"settle:{tid}", self.client.market, "settle", tid, bytes(row["secret"]), report=report,
                          not_yet=("TooEarly",)) is not None:
                 self._committed(row, report)  # mined at once on an automining chain
+
+    def _unverified(self, row: sqlite3.Row, view: Any, report: NodeReport) -> None:
+        """Nobody attested (no verifier audited the served states): the fee is not earned. After settleTimeout
+        the task is cancelled and the bond comes back."""
+        tid = row["task_id"]
+        at = view.deadline + int(self.client.market.call("settleTimeout"))
+        if self.chain_time() <= at:
+            if row["detail"] is None:
+                self.journal.set(tid, detail="no verifier attested: the bond comes back after settleTimeout")
+                report.act("unverified", f"task {tid}: no verifier attested by the end of its window; no fee, "
+                                         "the bond is returned after settleTimeout")
+            return
+        if self.mined_ok(self.send(f"forfeit:{tid}", self.client.market, "forfeit", tid, report=report)):
+            self.journal.set(tid, status="settling", outcome="unverified: the bond returned, no fee")
+            report.act("cancelled", f"task {tid} cancelled as unverified: the bond is credited back")
 
     def _defend(self, row: sqlite3.Row, report: NodeReport) -> None:
         tid, did, step = row["task_id"], int(row["dispute_id"]), int(row["challenge_step"])
@@ -282,14 +300,14 @@ class SolverNode(TrainingNode):
         if self.tx.get(key) is None:
             owed = int(m.call("owedStable", self.address)), int(m.call("owedTsr", self.address))
             if owed == (0, 0):
-                self.journal.set(tid, status="done", outcome="paid (withdrawn with another task)")
+                self.journal.set(tid, status="done", outcome=row["outcome"] or "paid (withdrawn with another task)")
                 return
             if self.send(key, m, "withdraw", report=report) is None:
                 return
             report.act("withdrawn", f"task {tid}: withdrew {self.stable_text(owed[0])} and {self.tsr_text(owed[1])}")
         ok = self.mined_ok(self.tx.poll_one(key))
         if ok:
-            self.journal.set(tid, status="done", outcome="paid")
+            self.journal.set(tid, status="done", outcome=row["outcome"] or "paid")
         elif ok is False:
             self.journal.set(tid, status="failed", detail="the withdrawal reverted")
 
