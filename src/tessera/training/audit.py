@@ -17,9 +17,9 @@ import numpy as np
 from ..errors import TrainingError
 from .commit import PositionTree
 from .fixedpoint import Fixed
-from .mlp import Params, batch_indices, init_params, sgd_step, state_hash
+from .mlp import Params, state_hash
 from .solution import forced_leaf
-from .trainer import TrainConfig
+from .trainer import TrainConfig, replay, train_step
 
 
 @dataclass
@@ -51,24 +51,15 @@ def audit(config: TrainConfig, x: Fixed, y: np.ndarray, steps: Iterable[int], le
             before = given
         else:
             report.refused_states.append(s - 1)
-            before = _replay(config, x, y, s - 1)
+            before = replay(config, x, y, s - 1)
             report.replayed_steps += s - 1
-        idx = batch_indices(config.seed, s, config.batch_size, x.shape[0])
-        after = sgd_step(before, x[idx], y[idx], config.lr, config.momentum)
+        after = train_step(config, x, y, before, s)
         report.replayed_steps += 1
         report.checked.append(s)
         if state_hash(s, after) != leaves[s]:
             report.wrong.append(s)
     report.seconds = time.perf_counter() - start
     return report
-
-
-def _replay(config: TrainConfig, x: Fixed, y: np.ndarray, upto: int) -> Params:
-    params = init_params(config.seed, config.layers)
-    for t in range(1, upto + 1):
-        idx = batch_indices(config.seed, t, config.batch_size, x.shape[0])
-        params = sgd_step(params, x[idx], y[idx], config.lr, config.momentum)
-    return params
 
 
 __all__ = ["AuditReport", "audit", "check_leaves"]

@@ -15,12 +15,12 @@ import numpy as np
 
 from ..errors import TrainingError
 from .fixedpoint import Fixed
-from .mlp import Params, batch_indices, init_params, sgd_step, state_hash
+from .mlp import Params, state_hash
 from .protocol import params_hash, task_params
 from .solution import forced_leaf
 from .task import Dataset, DatasetCommitment, TaskSpec, parse_task
 from .trace import StepTrace, step_trace
-from .trainer import TrainConfig
+from .trainer import TrainConfig, replay
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,8 @@ class TrainingJob:
                     f"dataset (0x{self.params_hash.hex()[:12]}…)")
         return None
 
-    def replay(self, upto: int, start: Params | None = None, start_step: int = 0) -> Params:
-        params = init_params(self.config.seed, self.config.layers) if start is None else start
-        for t in range(start_step + 1, upto + 1):
-            params = self.step(params, t)
-        return params
-
-    def step(self, params: Params, t: int) -> Params:
-        idx = batch_indices(self.config.seed, t, self.config.batch_size, self.x.shape[0])
-        return sgd_step(params, self.x[idx], self.y[idx], self.config.lr, self.config.momentum)
+    def replay(self, upto: int) -> Params:
+        return replay(self.config, self.x, self.y, upto)
 
     def trace(self, before: Params, step: int) -> StepTrace:
         return step_trace(self.config, self.x, self.y, before, step)

@@ -17,9 +17,9 @@ from eth_utils import keccak
 
 from .commit import PositionTree
 from .fixedpoint import Fixed
-from .mlp import Params, batch_indices, init_params, sgd_step, sgd_trace, state_digests, state_hash, state_tensors
+from .mlp import Params, batch_indices, init_params, sgd_trace, state_digests, state_hash, state_tensors
 from .trace import StepTrace, state_slot
-from .trainer import TrainConfig
+from .trainer import TrainConfig, train_step
 
 FORCED_STEP_ODDS = 4  # TrainingMarket.FORCED_STEP_ODDS
 
@@ -78,10 +78,7 @@ class Solution:
         return s
 
     def _advance(self, params: Params, step: int) -> Params:
-        if step in self.skip:
-            return params
-        idx = batch_indices(self.config.seed, step, self.config.batch_size, self.x.shape[0])
-        return sgd_step(params, self.x[idx], self.y[idx], self.config.lr, self.config.momentum)
+        return params if step in self.skip else train_step(self.config, self.x, self.y, params, step)
 
     def state(self, step: int) -> Params:
         """The state after `step`, replayed from the nearest checkpoint at or before it."""

@@ -44,6 +44,23 @@ class TrainConfig:
     momentum: int  # Q16
 
 
+def train_step(config: TrainConfig, x: Fixed, y: np.ndarray, params: Params, step: int) -> Params:
+    """Step `step` (1-based) of the task: the minibatch the sampler draws for it, one SGD-with-momentum update.
+    The one definition of a step, used by training, solutions, audits and replays."""
+    idx = batch_indices(config.seed, step, config.batch_size, x.shape[0])
+    return sgd_step(params, x[idx], y[idx], config.lr, config.momentum)
+
+
+def replay(config: TrainConfig, x: Fixed, y: np.ndarray, upto: int, start: Params | None = None,
+           start_step: int = 0) -> Params:
+    """The state after step `upto`, from the seed's initial weights (or from `start`, the state after
+    `start_step`)."""
+    params = init_params(config.seed, config.layers) if start is None else start
+    for t in range(start_step + 1, upto + 1):
+        params = train_step(config, x, y, params, t)
+    return params
+
+
 def train(config: TrainConfig, x: Fixed, y: np.ndarray, *,
           on_step: Callable[[int, Params, bytes], None] | None = None) -> tuple[Params, list[bytes]]:
     """Train from the seed's initial weights; returns the final parameters and the state hash after each step
@@ -57,8 +74,7 @@ def train(config: TrainConfig, x: Fixed, y: np.ndarray, *,
     params = init_params(config.seed, config.layers)
     hashes = [state_hash(0, params)]
     for step in range(1, config.steps + 1):
-        idx = batch_indices(config.seed, step, config.batch_size, x.shape[0])
-        params = sgd_step(params, x[idx], y[idx], config.lr, config.momentum)
+        params = train_step(config, x, y, params, step)
         h = state_hash(step, params)
         hashes.append(h)
         if on_step is not None:
