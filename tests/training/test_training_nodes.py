@@ -3,7 +3,8 @@
 the served states, attested and paid; a solver that skips steps is caught by the verifier node's audit, loses
 the dispute game its node plays move by move, and is slashed; a forced error is caught for the jackpot. Both
 nodes are rebuilt from their data directories after every pass in the cheating run (a restart at every stage
-boundary) and nothing is sent twice."""
+boundary) and nothing is sent twice. A solver served to nobody is not paid and gets its bond back; a reorg drops
+an orphaned task."""
 
 from __future__ import annotations
 
@@ -185,3 +186,21 @@ def test_a_solver_that_serves_no_verifier_is_not_paid_and_gets_its_bond_back(tra
     assert env.client.task(task_id).state == "cancelled"
     assert env.owed(env.submitter)[0] == FEE  # the whole fee, waiting for the submitter to withdraw
     assert solver.journal.task(task_id)["outcome"] == "unverified: the bond returned, no fee"  # type: ignore[index]
+
+
+def test_a_reorg_drops_the_orphaned_task_and_reads_the_new_chain(training_env: TrainingEnv, tmp_path: Path) -> None:
+    env = training_env
+    solver, _, _ = _nodes(env, tmp_path)  # no spec: posted tasks wait, so nothing is acted on yet
+    snapshot = env.chain.snapshot()
+    orphan = _post(env)
+    solver.step()
+    assert solver.journal.task(orphan)["fee"] == str(FEE)  # type: ignore[index]
+    env.chain.revert(snapshot)  # the post is orphaned; another one takes its id on the new chain
+    d = env.deployment
+    d.stablecoin.transact(env.submitter, "approve", d.training.address, FEE // 2)
+    r = d.training.transact(env.submitter, "post", env.task.params(), keccak(SPEC), FEE // 2, 3600, LEVEL)
+    assert int(d.training.events(r, "Posted")[0].args["id"]) == orphan
+    env.chain.mine(2)
+    solver.step()
+    assert solver.follower.status.reorgs >= 1
+    assert solver.journal.task(orphan)["fee"] == str(FEE // 2)  # type: ignore[index]
