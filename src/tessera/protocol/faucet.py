@@ -154,5 +154,28 @@ def top_up_on_devnet(chain: Chain, deployment: Deployment, to: str, *, stable: i
         fix = fund_hint(to, stable=short_stable, tsr=short_tsr, stable_decimals=dec) if chain.is_devnet \
             else "send them from an account that holds some"
         raise InsufficientFunds(f"{to} needs {need} more to start: {fix}")
-    fund(chain, deployment, owner, to, stable=short_stable, tsr=short_tsr)
+    _fund_racing(chain, deployment, owner, to, stable, tsr)
     return {k: v for k, v in (("stable", short_stable), ("tsr", short_tsr)) if v}
+
+
+def _fund_racing(chain: Chain, deployment: Deployment, owner: Signer, to: str, stable: int, tsr: int) -> None:
+    """Fund `to` up to `stable` and `tsr`. Several nodes started at once all top up from the deployer, and their
+    transactions can take the same nonce ("replacement transaction underpriced", "nonce too low"): the loser
+    waits a moment and tries again with what it still lacks."""
+    import time
+
+    from ..errors import TransactionError
+
+    for attempt in range(6):
+        short_stable = max(stable - int(deployment.stablecoin.call("balanceOf", to)), 0)
+        short_tsr = max(tsr - int(deployment.token.call("balanceOf", to)), 0)
+        if not (short_stable or short_tsr):
+            return
+        try:
+            fund(chain, deployment, owner, to, stable=short_stable, tsr=short_tsr)
+            return
+        except TransactionError as e:
+            text = str(e).lower()
+            if attempt == 5 or not ("nonce" in text or "underpriced" in text or "already known" in text):
+                raise
+            time.sleep(0.5 + attempt * 0.5)
