@@ -223,28 +223,18 @@ def play_dispute(client: TrainingMarketClient, dispute_id: int, params: tuple[An
         d = DisputeView.read(client, dispute_id)
         if d.stage == "done":
             break
-        silent = solver_silent_at if d.solver_to_move else challenger_silent_at
-        if silent == d.stage:
+        silent = (solver_silent_at if d.solver_to_move else challenger_silent_at) == d.stage
+        if silent:  # the other party times the silent one out once its deadline has passed
             client.chain.increase_time(int(client.disputes.call("moveTimeout")) + 1)
             client.chain.mine(1)
             d = DisputeView.read(client, dispute_id)
-            if d.solver_to_move:
-                move = next_move(client, d, params, challenger=challenger)
-                who = verifier
-            else:
-                move = next_move(client, d, params, defender=defender)
-                who = solver
-            assert move is not None and move[0] == "timeout"
-            send(who, move)
-            continue
-        if d.solver_to_move:
+        solver_moves = d.solver_to_move != silent
+        if solver_moves:
             move = next_move(client, d, params, defender=defender)
-            who = solver
         else:
             move = next_move(client, d, params, challenger=challenger)
-            who = verifier
-        assert move is not None
-        send(who, move)
+        assert move is not None and (move[0] == "timeout") == silent
+        send(solver if solver_moves else verifier, move)
     return outcome(client, dispute_id, gas)
 
 

@@ -175,7 +175,21 @@ class TrainingNode:
         return report
 
     def advance(self, report: NodeReport) -> list[Work]:
-        raise NotImplementedError
+        """Move every open task one stage: the handler `_<status>` of the subclass, which may return heavy work."""
+        work: list[Work] = []
+        for row in self.journal.open_tasks():
+            try:
+                w = getattr(self, "_" + row["status"])(row, report)
+            except ContractRevert as e:
+                report.errors.append(f"task {row['task_id']}: {e}")
+                continue
+            if w is not None:
+                work.append(w)
+        self.after_tasks(report)
+        return work
+
+    def after_tasks(self, report: NodeReport) -> None:
+        """Once per pass, after every task moved (a verifier withdraws its credits here)."""
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0,
                   on_report: Callable[[NodeReport], None] | None = None) -> None:

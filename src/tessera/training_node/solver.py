@@ -99,19 +99,7 @@ class SolverNode(TrainingNode):
         self._solutions[task_id] = sol
         return sol
 
-    # ---- one pass
-    def advance(self, report: NodeReport) -> list[Work]:
-        work: list[Work] = []
-        for row in self.journal.open_tasks():
-            try:
-                w = getattr(self, "_" + row["status"])(row, report)
-            except ContractRevert as e:
-                report.errors.append(f"task {row['task_id']}: {e}")
-                continue
-            if w is not None:
-                work.append(w)
-        return work
-
+    # ---- one pass: the base class calls `_<status>` for every open task
     def _posted(self, row: sqlite3.Row, report: NodeReport) -> None:
         tid = row["task_id"]
         view = self.client.task(tid)

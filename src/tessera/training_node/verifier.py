@@ -24,7 +24,7 @@ from eth_utils import keccak
 
 from ..chain.base import Chain, Log
 from ..chain.contract import Signer
-from ..errors import ContractRevert, TesseraError
+from ..errors import TesseraError
 from ..protocol.deploy import Deployment
 from ..training.audit import AuditReport, audit
 from ..training.commit import PositionTree
@@ -68,20 +68,12 @@ class VerifierNode(TrainingNode):
             conn.execute("UPDATE tasks SET status = 'committed' WHERE task_id = ? AND status = 'posted'",
                          (int(args["id"]),))
 
-    def advance(self, report: NodeReport) -> list[Work]:
-        work: list[Work] = []
-        for row in self.journal.open_tasks():
-            if row["status"] == "posted":
-                continue  # nothing to check before a commitment
-            try:
-                w = getattr(self, "_" + row["status"])(row, report)
-            except ContractRevert as e:
-                report.errors.append(f"task {row['task_id']}: {e}")
-                continue
-            if w is not None:
-                work.append(w)
+    # ---- one pass: the base class calls `_<status>` for every open task
+    def _posted(self, row: sqlite3.Row, report: NodeReport) -> None:
+        """Nothing to check before a commitment."""
+
+    def after_tasks(self, report: NodeReport) -> None:
         self._withdraw(report)
-        return work
 
     def _job(self, row: sqlite3.Row) -> TrainingJob | str | None:
         h = bytes(row["spec_hash"])
